@@ -1,0 +1,5 @@
+//! A daemonless, reproducible OCI image builder for Elastic Path deployment
+//! packages. Knows nothing of Terraform.
+
+pub mod package;
+pub mod synthetic;

@@ -1,0 +1,1 @@
+//! Reading Elastic Path deployment packages.

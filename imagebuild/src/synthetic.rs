@@ -1,0 +1,1 @@
+//! Deterministic synthetic deployment packages for tests, demos and benchmarks.

@@ -1,0 +1,1 @@
+//! AWS SDK configuration from the provider block.

@@ -1,0 +1,1 @@
+//! cty types and values, and their msgpack and JSON encodings.

@@ -1,0 +1,1 @@
+//! JSON-line logging in the format Terraform reads from plugin stderr.

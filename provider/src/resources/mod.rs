@@ -1,0 +1,1 @@
+//! Elastic Path resources and data sources.
