@@ -1,1 +1,25 @@
-//! Acceptance harness.
+//! Acceptance harness: drives the real `terraform` CLI against the provider
+//! built from this tree, the way terraform-plugin-testing does for Go
+//! providers.
+//!
+//! A [`Workdir`] is one Terraform working directory in a temp dir, set up
+//! with a CLI config whose filesystem mirror holds the freshly built
+//! provider, so `terraform init` installs it as a user would get it and
+//! Terraform launches it itself (handshake and AutoMTLS included). A
+//! [`Scenario`] runs the standard lifecycle on a configuration: init,
+//! validate, plan, apply, a plan without refresh and one with refresh that
+//! must both be empty, optional import with every attribute compared,
+//! destroy, and a check through the API that nothing is left.
+
+pub mod env;
+mod scenario;
+mod workdir;
+
+pub use env::TestEnv;
+pub use scenario::{Scenario, Step};
+pub use workdir::{Output, Workdir};
+
+/// The provider's source address as configurations write it.
+pub const PROVIDER_SOURCE: &str = "ep-platform/ep";
+/// The version the mirror advertises.
+pub const PROVIDER_VERSION: &str = "0.1.0";

@@ -1,1 +1,146 @@
-//! AWS SDK configuration from the provider block.
+//! AWS SDK configuration from the `provider "ep"` block: region, profile,
+//! static keys, assume-role, and per-service endpoint overrides so the same
+//! code runs against AWS, LocalStack or moto.
+
+mod settings;
+
+pub use settings::{schema as settings_schema, AssumeRole, AwsSettings, Endpoints, Service, StaticKeys};
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use tokio::sync::OnceCell;
+
+/// Why AWS clients could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// No region in the provider block, the environment or the profile.
+    #[error(
+        "no AWS region is configured: set `region` in the provider block, or AWS_REGION in the \
+         environment, or a region in the selected profile"
+    )]
+    NoRegion,
+    /// Assuming the role failed.
+    #[error("could not assume role {role_arn}: {message}")]
+    AssumeRole {
+        /// The role that was asked for.
+        role_arn: String,
+        /// What STS said.
+        message: String,
+    },
+}
+
+/// Lazily built AWS SDK configuration, shared by every resource.
+///
+/// Nothing talks to AWS until a resource needs it, so plans that touch only
+/// local data (a deployment package) need no credentials.
+pub struct AwsClients {
+    settings: AwsSettings,
+    region: Region,
+    sdk: OnceCell<SdkConfig>,
+}
+
+impl AwsClients {
+    /// Resolves the region now (a configure-time error if there is none) and
+    /// keeps the rest for first use.
+    pub async fn new(settings: AwsSettings) -> Result<Self, AwsError> {
+        // Explicit, then environment, then profile; never the instance
+        // metadata service, which would stall off EC2.
+        let mut profile_region = aws_config::profile::ProfileFileRegionProvider::builder();
+        if let Some(p) = &settings.profile {
+            profile_region = profile_region.profile_name(p);
+        }
+        let chain = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
+            .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
+            .or_else(profile_region.build());
+        let region = chain.region().await.ok_or(AwsError::NoRegion)?;
+        Ok(AwsClients {
+            settings,
+            region,
+            sdk: OnceCell::new(),
+        })
+    }
+
+    /// The settings these clients were built from.
+    pub fn settings(&self) -> &AwsSettings {
+        &self.settings
+    }
+
+    /// The resolved region.
+    pub fn region(&self) -> &str {
+        self.region.as_ref()
+    }
+
+    /// The shared SDK configuration, with credentials (and an assumed role) resolved.
+    pub async fn sdk_config(&self) -> Result<&SdkConfig, AwsError> {
+        self.sdk.get_or_try_init(|| self.load()).await
+    }
+
+    async fn load(&self) -> Result<SdkConfig, AwsError> {
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(self.region.clone());
+        if let Some(p) = &self.settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(keys) = &self.settings.static_keys {
+            loader = loader.credentials_provider(keys.to_credentials());
+        }
+        let base = loader.load().await;
+        let Some(role) = &self.settings.assume_role else {
+            return Ok(base);
+        };
+        // The role is assumed through STS, so STS's endpoint override applies here too.
+        let mut sts_base = base.to_builder();
+        if let Some(url) = self.settings.endpoints.get(Service::Sts) {
+            sts_base.set_endpoint_url(Some(url.to_owned()));
+        }
+        let sts_base = sts_base.build();
+        let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
+            .session_name(role.session_name.as_deref().unwrap_or("terraform-provider-ep"))
+            .configure(&sts_base);
+        if let Some(id) = &role.external_id {
+            provider = provider.external_id(id);
+        }
+        let provider = provider.build().await;
+        // Assume once now so a bad role fails here, with its name, not in the middle of an apply.
+        use aws_credential_types::provider::ProvideCredentials;
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| AwsError::AssumeRole {
+                role_arn: role.role_arn.clone(),
+                message: aws_error_chain(&e),
+            })?;
+        Ok(base
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                provider,
+            ))
+            .build())
+    }
+
+    /// An STS client honouring the `sts` endpoint override.
+    pub async fn sts(&self) -> Result<aws_sdk_sts::Client, AwsError> {
+        let sdk = self.sdk_config().await?;
+        let mut conf = aws_sdk_sts::config::Builder::from(sdk);
+        if let Some(url) = self.settings.endpoints.get(Service::Sts) {
+            conf = conf.endpoint_url(url);
+        }
+        Ok(aws_sdk_sts::Client::from_conf(conf.build()))
+    }
+}
+
+/// Renders an SDK error with its sources: the top-level Display of SDK errors
+/// is often just "service error".
+pub fn aws_error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}

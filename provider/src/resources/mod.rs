@@ -1,1 +1,16 @@
-//! Elastic Path resources and data sources.
+//! Elastic Path resources and data sources, and the `provider "ep"` block.
+
+mod caller_identity;
+
+mod provider;
+
+pub use provider::{EpProvider, ProviderData};
+
+use std::sync::Arc;
+
+use crate::framework::server::ProviderService;
+
+/// The gRPC service for the ep provider, ready to serve.
+pub fn provider_service() -> ProviderService {
+    ProviderService::new(Arc::new(EpProvider::new()))
+}

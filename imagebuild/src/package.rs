@@ -1,1 +1,0 @@
-//! Reading Elastic Path deployment packages.

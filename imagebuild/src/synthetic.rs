@@ -1,1 +1,0 @@
-//! Deterministic synthetic deployment packages for tests, demos and benchmarks.

@@ -1,0 +1,281 @@
+//! Schemas: the shape of a provider, resource or data source configuration.
+//!
+//! Built with small builders and turned into both the wire form (for
+//! `GetProviderSchema`) and the cty [`Type`] used to decode values.
+
+use std::collections::BTreeMap;
+
+use ep_tfproto::tfplugin6 as pb;
+
+use super::dynamic::Type;
+
+/// Whether the user sets an attribute, the provider does, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// The configuration must set it.
+    Required,
+    /// The configuration may set it; null when it does not.
+    Optional,
+    /// Only the provider sets it.
+    Computed,
+    /// The configuration may set it; the provider fills it in when it does not.
+    OptionalComputed,
+}
+
+/// One attribute of a [`Block`].
+#[derive(Clone, Debug)]
+pub struct Attribute {
+    /// Name as written in configuration.
+    pub name: String,
+    /// cty type of the value.
+    pub ty: Type,
+    /// Who sets the value.
+    pub presence: Presence,
+    /// Hidden in plans and logs.
+    pub sensitive: bool,
+    /// Markdown description shown in docs and editors.
+    pub description: String,
+    /// Deprecated attributes still work but warn.
+    pub deprecated: bool,
+}
+
+impl Attribute {
+    fn new(name: &str, ty: Type, presence: Presence) -> Self {
+        Attribute {
+            name: name.to_owned(),
+            ty,
+            presence,
+            sensitive: false,
+            description: String::new(),
+            deprecated: false,
+        }
+    }
+
+    /// An attribute the configuration must set.
+    pub fn required(name: &str, ty: Type) -> Self {
+        Attribute::new(name, ty, Presence::Required)
+    }
+
+    /// An attribute the configuration may set.
+    pub fn optional(name: &str, ty: Type) -> Self {
+        Attribute::new(name, ty, Presence::Optional)
+    }
+
+    /// An attribute only the provider sets.
+    pub fn computed(name: &str, ty: Type) -> Self {
+        Attribute::new(name, ty, Presence::Computed)
+    }
+
+    /// An attribute the configuration may set and the provider defaults.
+    pub fn optional_computed(name: &str, ty: Type) -> Self {
+        Attribute::new(name, ty, Presence::OptionalComputed)
+    }
+
+    /// Sets the description.
+    pub fn describe(mut self, text: &str) -> Self {
+        self.description = text.to_owned();
+        self
+    }
+
+    /// Marks the attribute sensitive.
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    fn to_proto(&self) -> pb::schema::Attribute {
+        pb::schema::Attribute {
+            name: self.name.clone(),
+            r#type: self.ty.to_json(),
+            nested_type: None,
+            description: self.description.clone(),
+            required: self.presence == Presence::Required,
+            optional: matches!(self.presence, Presence::Optional | Presence::OptionalComputed),
+            computed: matches!(self.presence, Presence::Computed | Presence::OptionalComputed),
+            sensitive: self.sensitive,
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecated: self.deprecated,
+            write_only: false,
+            deprecation_message: String::new(),
+        }
+    }
+}
+
+/// How a nested block repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nesting {
+    /// At most one; an object, null when absent.
+    Single,
+    /// An ordered list of blocks.
+    List,
+    /// An unordered set of blocks.
+    Set,
+}
+
+/// A nested block type of a [`Block`] (`endpoints { … }`).
+#[derive(Clone, Debug)]
+pub struct NestedBlock {
+    /// Block type name as written in configuration.
+    pub name: String,
+    /// The block's own attributes and blocks.
+    pub block: Block,
+    /// How it repeats.
+    pub nesting: Nesting,
+    /// Fewest blocks allowed.
+    pub min_items: i64,
+    /// Most blocks allowed (0 = no limit).
+    pub max_items: i64,
+}
+
+/// A configuration block: attributes and nested blocks.
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    /// The attributes, in declaration order.
+    pub attributes: Vec<Attribute>,
+    /// The nested block types.
+    pub blocks: Vec<NestedBlock>,
+    /// Markdown description.
+    pub description: String,
+}
+
+impl Block {
+    /// An empty block with a description.
+    pub fn new(description: &str) -> Self {
+        Block {
+            description: description.to_owned(),
+            ..Block::default()
+        }
+    }
+
+    /// Adds an attribute.
+    pub fn attr(mut self, a: Attribute) -> Self {
+        self.attributes.push(a);
+        self
+    }
+
+    /// Adds a nested block type.
+    pub fn block(mut self, name: &str, nesting: Nesting, block: Block) -> Self {
+        let (min_items, max_items) = match nesting {
+            Nesting::Single => (0, 1),
+            _ => (0, 0),
+        };
+        self.blocks.push(NestedBlock {
+            name: name.to_owned(),
+            block,
+            nesting,
+            min_items,
+            max_items,
+        });
+        self
+    }
+
+    /// The attribute called `name`, if any.
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// The cty object type that values of this block have.
+    pub fn implied_type(&self) -> Type {
+        let mut attrs: BTreeMap<String, Type> = self
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), a.ty.clone()))
+            .collect();
+        for b in &self.blocks {
+            let inner = b.block.implied_type();
+            let ty = match b.nesting {
+                Nesting::Single => inner,
+                Nesting::List => Type::list(inner),
+                Nesting::Set => Type::set(inner),
+            };
+            attrs.insert(b.name.clone(), ty);
+        }
+        Type::Object(attrs)
+    }
+
+    fn to_proto(&self, version: i64) -> pb::schema::Block {
+        pb::schema::Block {
+            version,
+            attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
+            block_types: self
+                .blocks
+                .iter()
+                .map(|b| pb::schema::NestedBlock {
+                    type_name: b.name.clone(),
+                    block: Some(b.block.to_proto(0)),
+                    nesting: match b.nesting {
+                        Nesting::Single => pb::schema::nested_block::NestingMode::Single,
+                        Nesting::List => pb::schema::nested_block::NestingMode::List,
+                        Nesting::Set => pb::schema::nested_block::NestingMode::Set,
+                    } as i32,
+                    min_items: b.min_items,
+                    max_items: b.max_items,
+                })
+                .collect(),
+            description: self.description.clone(),
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecated: false,
+            deprecation_message: String::new(),
+        }
+    }
+}
+
+/// A versioned schema: the version lets stored state be upgraded.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    /// Bumped whenever the shape of stored state changes.
+    pub version: i64,
+    /// The top-level block.
+    pub block: Block,
+}
+
+impl Schema {
+    /// A schema at version 0.
+    pub fn new(block: Block) -> Self {
+        Schema { version: 0, block }
+    }
+
+    /// The cty type of a whole value of this schema.
+    pub fn value_type(&self) -> Type {
+        self.block.implied_type()
+    }
+
+    /// The wire form.
+    pub fn to_proto(&self) -> pb::Schema {
+        pb::Schema {
+            version: self.version,
+            block: Some(self.block.to_proto(self.version)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_blocks_shape_the_implied_type() {
+        let b = Block::new("x")
+            .attr(Attribute::required("name", Type::String))
+            .block(
+                "endpoints",
+                Nesting::Single,
+                Block::new("").attr(Attribute::optional("ecr", Type::String)),
+            )
+            .block(
+                "layer",
+                Nesting::List,
+                Block::new("").attr(Attribute::required("dest", Type::String)),
+            );
+        let Type::Object(attrs) = b.implied_type() else {
+            panic!("object expected")
+        };
+        assert_eq!(attrs["name"], Type::String);
+        assert!(matches!(attrs["endpoints"], Type::Object(_)));
+        assert!(matches!(attrs["layer"], Type::List(_)));
+        let wire = Schema::new(b).to_proto();
+        let block = wire.block.unwrap_or_default();
+        assert_eq!(block.block_types.len(), 2);
+        assert!(block.attributes[0].required);
+    }
+}
