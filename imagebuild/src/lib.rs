@@ -1,5 +1,6 @@
 //! A daemonless, reproducible OCI image builder for Elastic Path deployment
 //! packages. Knows nothing of Terraform.
 
+pub mod digest;
 pub mod package;
 pub mod synthetic;

@@ -53,11 +53,7 @@ pub(crate) struct ZipIndex {
 #[derive(Debug)]
 pub(crate) enum ByteSource<'a> {
     /// A byte range of a file on disk: seekable, read in place.
-    File {
-        path: PathBuf,
-        start: u64,
-        len: u64,
-    },
+    File { path: PathBuf, start: u64, len: u64 },
     /// A deflated entry of the outer package: re-inflated from the start for every pass.
     Entry {
         pkg: &'a DeploymentPackage,
@@ -152,7 +148,8 @@ impl<'b> Fields<'b> {
         self.bytes(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
     fn u32(&mut self) -> Option<u32> {
-        self.bytes(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.bytes(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn u64(&mut self) -> Option<u64> {
         let b = self.bytes(8)?;
@@ -221,8 +218,8 @@ pub(crate) fn read_index(
     let len = src.len();
     let mut head = [0u8; 4];
     let got = read_full(&mut src.open_at(0)?, &mut head, &label.archive)?;
-    let is_zip_start = got == 4
-        && (u32::from_le_bytes(head) == LOCAL_SIG || u32::from_le_bytes(head) == EOCD_SIG);
+    let is_zip_start =
+        got == 4 && (u32::from_le_bytes(head) == LOCAL_SIG || u32::from_le_bytes(head) == EOCD_SIG);
     if !is_zip_start {
         return Err(PackageError::NotAZip {
             archive: label.archive.clone(),
@@ -263,9 +260,8 @@ pub(crate) fn read_index(
         i -= 1;
     }
     let Some(eocd_pos) = eocd_pos else {
-        return Err(label.corrupt(
-            "end of central directory record not found (truncated or damaged archive)",
-        ));
+        return Err(label
+            .corrupt("end of central directory record not found (truncated or damaged archive)"));
     };
     let eocd_abs = tail_start + eocd_pos as u64;
     let mut f = Fields::new(&tail[eocd_pos + 4..]);
@@ -334,7 +330,10 @@ pub(crate) fn read_index(
             ),
         });
     }
-    if cd_offset.checked_add(cd_size).is_none_or(|end| end > cd_end) {
+    if cd_offset
+        .checked_add(cd_size)
+        .is_none_or(|end| end > cd_end)
+    {
         return Err(label.corrupt("central directory lies outside the archive (truncated?)"));
     }
     if entry_count.saturating_mul(46) > cd_size {
@@ -389,12 +388,11 @@ pub(crate) fn read_index(
             }
         }
 
-        let raw_name = String::from_utf8(name_bytes.to_vec()).map_err(|_| {
-            PackageError::UnsafePath {
+        let raw_name =
+            String::from_utf8(name_bytes.to_vec()).map_err(|_| PackageError::UnsafePath {
                 entry: label.entry(&String::from_utf8_lossy(name_bytes)),
                 reason: "name is not valid UTF-8",
-            }
-        })?;
+            })?;
         let shown = label.entry(&raw_name);
         check_entry_name(&raw_name).map_err(|reason| PackageError::UnsafePath {
             entry: shown.clone(),
@@ -560,7 +558,9 @@ fn check_layout(records: &[ZipRecord], cd_offset: u64, label: &Label) -> Result<
             .checked_add(LOCAL_HEADER_LEN + rec.raw_name.len() as u64)
             .and_then(|v| v.checked_add(rec.compressed_size))
             .ok_or_else(|| label.corrupt("entry offsets overflow"))?;
-        let limit = order.get(i + 1).map_or(cd_offset, |next| next.header_offset);
+        let limit = order
+            .get(i + 1)
+            .map_or(cd_offset, |next| next.header_offset);
         if min_end > limit {
             return Err(label.corrupt(format!(
                 "entry {:?} overlaps the next entry or the central directory",
@@ -572,7 +572,11 @@ fn check_layout(records: &[ZipRecord], cd_offset: u64, label: &Label) -> Result<
 }
 
 /// Reads and checks a local file header; returns its length.
-fn read_local_header(r: &mut dyn Read, rec: &ZipRecord, label: &Label) -> Result<u64, PackageError> {
+fn read_local_header(
+    r: &mut dyn Read,
+    rec: &ZipRecord,
+    label: &Label,
+) -> Result<u64, PackageError> {
     let shown = label.entry(&rec.raw_name);
     let bad = |what: &str| label.corrupt(format!("{what} for entry {shown:?}"));
     let mut fixed = [0u8; LOCAL_HEADER_LEN as usize];
@@ -590,7 +594,9 @@ fn read_local_header(r: &mut dyn Read, rec: &ZipRecord, label: &Label) -> Result
     let name_len = f.u16().ok_or_else(|| bad("short local header"))?;
     let extra_len = f.u16().ok_or_else(|| bad("short local header"))?;
     if method != rec.method {
-        return Err(bad("local header compression method differs from the central directory"));
+        return Err(bad(
+            "local header compression method differs from the central directory",
+        ));
     }
     let mut name = vec![0u8; name_len.into()];
     if read_full(r, &mut name, &label.archive)? != name.len() {
@@ -768,14 +774,12 @@ impl<'a> NestedArchive<'a> {
     /// Streams one entry's content, checked for size, CRC and inflation limits (failures
     /// surface as `io::Error`s that [`PackageError::from_io`] turns back into typed errors).
     pub fn open_entry(&self, path: &str) -> Result<Box<dyn Read + '_>, PackageError> {
-        let i = *self
-            .index
-            .by_name
-            .get(normalize(path))
-            .ok_or_else(|| PackageError::EntryNotFound {
+        let i = *self.index.by_name.get(normalize(path)).ok_or_else(|| {
+            PackageError::EntryNotFound {
                 archive: self.label.archive.clone(),
                 entry: path.to_string(),
-            })?;
+            }
+        })?;
         let (Some(entry), Some(rec)) = (self.index.entries.get(i), self.index.records.get(i))
         else {
             return Err(PackageError::EntryNotFound {
@@ -826,7 +830,10 @@ impl<'a> NestedArchive<'a> {
         let mut reader = self.source.open_at(rec.header_offset)?;
         let header_len = read_local_header(&mut reader, rec, &self.label)?;
         self.check_data_end(rec, header_len)?;
-        Ok(Some((start + rec.header_offset + header_len, rec.compressed_size)))
+        Ok(Some((
+            start + rec.header_offset + header_len,
+            rec.compressed_size,
+        )))
     }
 
     fn check_data_end(&self, rec: &ZipRecord, header_len: u64) -> Result<(), PackageError> {

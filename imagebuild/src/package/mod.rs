@@ -198,10 +198,7 @@ fn file_in<'p>(path: &'p str, dir: &str, ext: &str) -> Option<&'p str> {
     file.strip_suffix(ext)
 }
 
-fn push_unique(
-    found: &mut Vec<Artifact>,
-    artifact: Artifact,
-) -> Result<(), PackageError> {
+fn push_unique(found: &mut Vec<Artifact>, artifact: Artifact) -> Result<(), PackageError> {
     if let Some(prev) = found.iter().find(|a| a.name == artifact.name) {
         return Err(PackageError::AmbiguousArtifact {
             name: artifact.name,
@@ -214,7 +211,10 @@ fn push_unique(
 }
 
 fn rank(name: &str, table: &[(&str, &str)]) -> usize {
-    table.iter().position(|(n, _)| *n == name).unwrap_or(usize::MAX)
+    table
+        .iter()
+        .position(|(n, _)| *n == name)
+        .unwrap_or(usize::MAX)
 }
 
 impl DeploymentPackage {
@@ -438,8 +438,7 @@ impl DeploymentPackage {
                     });
                 }
                 let real = d.resolve(&entry.path)?;
-                let file =
-                    File::open(&real).map_err(|e| PackageError::from_io(e, &entry.path))?;
+                let file = File::open(&real).map_err(|e| PackageError::from_io(e, &entry.path))?;
                 Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
             }
         }
@@ -618,7 +617,10 @@ mod tests {
             split_version("ext-cortex-webapp-8.5.0-SNAPSHOT"),
             ("ext-cortex-webapp", Some("8.5.0-SNAPSHOT"))
         );
-        assert_eq!(split_version("mysql-connector-j-8.4.0"), ("mysql-connector-j", Some("8.4.0")));
+        assert_eq!(
+            split_version("mysql-connector-j-8.4.0"),
+            ("mysql-connector-j", Some("8.4.0"))
+        );
         assert_eq!(split_version("cortex"), ("cortex", None));
         assert_eq!(file_in("webapps/a.war", "webapps", ".war"), Some("a"));
         assert_eq!(file_in("webapps/x/a.war", "webapps", ".war"), None);

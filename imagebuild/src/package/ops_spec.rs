@@ -113,7 +113,8 @@ mod tests {
         assert_eq!(spec.databases[0].name.as_deref(), Some("mysql"));
         assert_eq!(spec.databases[0].aws_deployment.as_deref(), Some("aurora"));
 
-        let spec = OpsSpec::from_value(json!({"databases": [{"type": "mysql", "version": "8.0"}]})).unwrap();
+        let spec = OpsSpec::from_value(json!({"databases": [{"type": "mysql", "version": "8.0"}]}))
+            .unwrap();
         assert_eq!(spec.databases.len(), 1);
         assert!(spec.java.is_none());
         assert!(OpsSpec::from_value(json!([1])).is_none());

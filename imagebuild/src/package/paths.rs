@@ -47,7 +47,14 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for ok in ["webapps/a.war", "WEB-INF/", "a/b/c.class", "x..y/z", "...", "a/.hidden"] {
+        for ok in [
+            "webapps/a.war",
+            "WEB-INF/",
+            "a/b/c.class",
+            "x..y/z",
+            "...",
+            "a/.hidden",
+        ] {
             assert_eq!(check_entry_name(ok), Ok(()), "{ok}");
         }
     }
@@ -55,8 +62,20 @@ mod tests {
     #[test]
     fn rejects_escapes() {
         for bad in [
-            "", "/", "../evil", "a/../../b", "/etc/passwd", "C:\\x", "c:/x", "a\\b", "a//b", "./a",
-            "a/./b", "..", "a/..", "a\0b",
+            "",
+            "/",
+            "../evil",
+            "a/../../b",
+            "/etc/passwd",
+            "C:\\x",
+            "c:/x",
+            "a\\b",
+            "a//b",
+            "./a",
+            "a/./b",
+            "..",
+            "a/..",
+            "a\0b",
         ] {
             assert!(check_entry_name(bad).is_err(), "{bad:?}");
         }

@@ -212,8 +212,16 @@ fn options(method: CompressionMethod, mode: u32) -> SimpleFileOptions {
 /// What one zip entry holds; generated when written so a WAR is never held twice.
 enum Item {
     Text(String),
-    Class { size: u64, revision: Option<u32> },
-    Jar { file: String, size: u64 },
+    /// `stored` keeps the entry's compressed size fixed whatever its bytes.
+    Class {
+        size: u64,
+        revision: Option<u32>,
+        stored: bool,
+    },
+    Jar {
+        file: String,
+        size: u64,
+    },
     Script(String),
 }
 
@@ -224,13 +232,22 @@ fn build_zip(plan: &Plan, items: &BTreeMap<String, Item>) -> Result<Vec<u8>, Syn
         let (method, mode, bytes) = match item {
             Item::Text(t) => (CompressionMethod::Deflated, 0o644, t.clone().into_bytes()),
             Item::Script(t) => (CompressionMethod::Deflated, 0o755, t.clone().into_bytes()),
-            Item::Class { size, revision } => {
+            Item::Class {
+                size,
+                revision,
+                stored,
+            } => {
                 let key = match revision {
                     Some(r) => format!("class:{name}#rev{r}"),
                     None => format!("class:{name}"),
                 };
                 let mut rng = Rng::for_item(plan.seed, &key);
-                (CompressionMethod::Deflated, 0o644, class_bytes(&mut rng, *size))
+                let method = if *stored {
+                    CompressionMethod::Stored
+                } else {
+                    CompressionMethod::Deflated
+                };
+                (method, 0o644, class_bytes(&mut rng, *size))
             }
             Item::Jar { file, size } => (CompressionMethod::Stored, 0o644, jar(plan, file, *size)?),
         };
@@ -238,7 +255,10 @@ fn build_zip(plan: &Plan, items: &BTreeMap<String, Item>) -> Result<Vec<u8>, Syn
             .map_err(zip_err(name))?;
         zip.write_all(&bytes).map_err(io_zip_err(name))?;
     }
-    Ok(zip.finish().map_err(zip_err("<central directory>"))?.into_inner())
+    Ok(zip
+        .finish()
+        .map_err(zip_err("<central directory>"))?
+        .into_inner())
 }
 
 /// Bytes that look like a class file: the magic, then a mix of random bytes and repeated
@@ -280,7 +300,8 @@ fn jar(plan: &Plan, file: &str, size: u64) -> Result<Vec<u8>, SynthError> {
         options(CompressionMethod::Deflated, 0o644),
     )
     .map_err(zip_err(file))?;
-    zip.write_all(manifest.as_bytes()).map_err(io_zip_err(file))?;
+    zip.write_all(manifest.as_bytes())
+        .map_err(io_zip_err(file))?;
     let mut left = size;
     let mut buf = Vec::new();
     for i in 0..count {
@@ -303,8 +324,21 @@ fn jar(plan: &Plan, file: &str, size: u64) -> Result<Vec<u8>, SynthError> {
 
 const CLASS_DIRS: &[&str] = &["resources", "services", "domain", "dao", "util", "config"];
 const CLASS_NAMES: &[&str] = &[
-    "Product", "Cart", "Order", "Customer", "Price", "Catalog", "Store", "Payment", "Shipping",
-    "Inventory", "Promotion", "Search", "Account", "Address", "Tax",
+    "Product",
+    "Cart",
+    "Order",
+    "Customer",
+    "Price",
+    "Catalog",
+    "Store",
+    "Payment",
+    "Shipping",
+    "Inventory",
+    "Promotion",
+    "Search",
+    "Account",
+    "Address",
+    "Tax",
 ];
 const CLASS_SUFFIXES: &[&str] = &["Impl", "Resource", "Service", "Helper", "Converter", "Dto"];
 
@@ -352,11 +386,15 @@ fn war_items(plan: &Plan, spec: &WebappSpec) -> BTreeMap<String, Item> {
             Item::Class {
                 size: rng.range(800, 6_000),
                 revision: None,
+                stored: false,
             },
         );
         if i % 10 == 0 {
             items.insert(
-                format!("WEB-INF/classes/{}/{dir}/{name}{i}.properties", spec.package),
+                format!(
+                    "WEB-INF/classes/{}/{dir}/{name}{i}.properties",
+                    spec.package
+                ),
                 Item::Text(format!(
                     "# {name} settings\n{}.{dir}.enabled=true\n{}.{dir}.cacheSeconds={}\n",
                     spec.name,
@@ -373,6 +411,8 @@ fn war_items(plan: &Plan, spec: &WebappSpec) -> BTreeMap<String, Item> {
             Item::Class {
                 size,
                 revision: plan.changed_class,
+                // Stored, so a new revision leaves the WAR's size and layout unchanged.
+                stored: true,
             },
         );
     }
@@ -488,7 +528,9 @@ fn ext_data_items(plan: &Plan) -> BTreeMap<String, Item> {
         text.push_str(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<databaseChangeLog xmlns=\"http://www.liquibase.org/xml/ns/dbchangelog\">\n",
         );
-        text.push_str(&format!("  <changeSet id=\"ext-data-{f}\" author=\"ep\">\n"));
+        text.push_str(&format!(
+            "  <changeSet id=\"ext-data-{f}\" author=\"ep\">\n"
+        ));
         while (text.len() as u64) < per_file {
             let uid = rng.range(1, 9_999_999);
             let price = rng.range(100, 99_999);

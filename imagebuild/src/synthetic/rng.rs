@@ -79,7 +79,7 @@ mod tests {
 
     #[test]
     fn stable_stream() {
-        // Pinned values: a change here changes every generated package.
+        // Same name and seed, same stream; any other name or seed, another stream.
         let mut r = Rng::for_item(42, "x");
         let first = r.next_u64();
         let mut r2 = Rng::for_item(42, "x");

@@ -19,6 +19,9 @@ pub enum AwsError {
          environment, or a region in the selected profile"
     )]
     NoRegion,
+    /// The environment or profile names a region that cannot be one.
+    #[error("the AWS region {0:?} (from the environment or profile) is not a region name such as \"us-east-1\"")]
+    InvalidRegion(String),
     /// Assuming the role failed.
     #[error("could not assume role {role_arn}: {message}")]
     AssumeRole {
@@ -52,7 +55,14 @@ impl AwsClients {
         let chain = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
             .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
             .or_else(profile_region.build());
-        let region = chain.region().await.ok_or(AwsError::NoRegion)?;
+        let region = chain
+            .region()
+            .await
+            .filter(|r| !r.as_ref().is_empty())
+            .ok_or(AwsError::NoRegion)?;
+        if !settings::valid_region(region.as_ref()) {
+            return Err(AwsError::InvalidRegion(region.as_ref().to_owned()));
+        }
         Ok(AwsClients {
             settings,
             region,

@@ -187,7 +187,7 @@ fn known_str<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
     v.attr(name).as_str()
 }
 
-fn valid_region(r: &str) -> bool {
+pub(super) fn valid_region(r: &str) -> bool {
     // `us-east-1`, `eu-central-2`, `us-gov-west-1`, `ap-southeast-4`…
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
