@@ -62,6 +62,15 @@ const NOISY_TARGETS: [&str; 7] = [
     "tokio_rustls",
 ];
 
+/// Crates capped at `DEBUG`: at trace level the AWS SDK's HTTP layers dump
+/// request and response bodies, which can carry secrets.
+const BODY_DUMPING_TARGETS: [&str; 4] = [
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sigv4",
+];
+
 static INIT: Once = Once::new();
 
 /// Installs the JSON-line subscriber on stderr and a panic hook that Terraform
@@ -81,15 +90,17 @@ pub fn init() {
     });
 }
 
-/// The level filter for the provider's own targets, with the noisy transport
-/// crates capped at `INFO`.
+/// The level filter: `level` for everything, except the noisy transport
+/// crates (capped at `INFO`) and the AWS SDK's HTTP layers (capped at `DEBUG`).
 fn target_filter(level: LevelFilter) -> Targets {
-    let capped = level.min(LevelFilter::INFO);
-    NOISY_TARGETS
+    let targets = NOISY_TARGETS
         .iter()
         .fold(Targets::new().with_default(level), |t, name| {
-            t.with_target(*name, capped)
-        })
+            t.with_target(*name, level.min(LevelFilter::INFO))
+        });
+    BODY_DUMPING_TARGETS.iter().fold(targets, |t, name| {
+        t.with_target(*name, level.min(LevelFilter::DEBUG))
+    })
 }
 
 /// Reads the level from [`LEVEL_ENV_VARS`] through `lookup`; `INFO` when none
@@ -477,6 +488,19 @@ mod tests {
             LevelFilter::TRACE
         );
         assert_eq!(level_from_env(env(&[("TF_LOG", "off")])), LevelFilter::OFF);
+    }
+
+    #[test]
+    fn transport_and_sdk_targets_are_capped() {
+        let filter = target_filter(LevelFilter::TRACE);
+        assert!(filter.would_enable("terraform_provider_ep::plugin", &Level::TRACE));
+        assert!(!filter.would_enable("h2::proto", &Level::DEBUG));
+        assert!(filter.would_enable("h2::proto", &Level::INFO));
+        assert!(!filter.would_enable("aws_smithy_runtime::client", &Level::TRACE));
+        assert!(filter.would_enable("aws_smithy_runtime::client", &Level::DEBUG));
+        let quiet = target_filter(LevelFilter::WARN);
+        assert!(!quiet.would_enable("terraform_provider_ep", &Level::INFO));
+        assert!(!quiet.would_enable("h2", &Level::INFO));
     }
 
     #[test]
