@@ -43,7 +43,11 @@ impl FromStr for Digest {
         let hex = s
             .strip_prefix("sha256:")
             .ok_or_else(|| InvalidDigest(s.to_owned()))?;
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Digest(s.to_owned()))
         } else {
             Err(InvalidDigest(s.to_owned()))
@@ -84,6 +88,8 @@ mod tests {
         assert_eq!(d.as_str().parse::<Digest>().unwrap(), d);
         assert!("sha256:ABC".parse::<Digest>().is_err());
         assert!("md5:00".parse::<Digest>().is_err());
-        assert!(format!("sha256:{}", "G".repeat(64)).parse::<Digest>().is_err());
+        assert!(format!("sha256:{}", "G".repeat(64))
+            .parse::<Digest>()
+            .is_err());
     }
 }

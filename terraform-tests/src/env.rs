@@ -125,7 +125,10 @@ fn make_mirror(provider_bin: &Path) -> Result<PathBuf, String> {
         .join(crate::PROVIDER_SOURCE)
         .join(crate::PROVIDER_VERSION)
         .join("linux_amd64");
-    let dest = dir.join(format!("terraform-provider-ep_v{}", crate::PROVIDER_VERSION));
+    let dest = dir.join(format!(
+        "terraform-provider-ep_v{}",
+        crate::PROVIDER_VERSION
+    ));
     if dest.exists() {
         return Ok(root);
     }

@@ -112,7 +112,13 @@ impl Workdir {
     /// Runs a command that must succeed.
     pub fn ok(&self, args: &[&str]) -> Output {
         let out = self.run(args);
-        assert_eq!(out.code, 0, "terraform {} failed:\n{}", args.join(" "), out.all());
+        assert_eq!(
+            out.code,
+            0,
+            "terraform {} failed:\n{}",
+            args.join(" "),
+            out.all()
+        );
         out
     }
 

@@ -27,7 +27,10 @@ fn caller_identity_through_moto_with_auto_mtls() {
             // Terraform launched the provider itself, with AutoMTLS: the
             // provider's own log line arrives in Terraform's log.
             let mut logged = Workdir::new(&[]);
-            logged.write("main.tf", &std::fs::read_to_string(wd.file("main.tf")).unwrap());
+            logged.write(
+                "main.tf",
+                &std::fs::read_to_string(wd.file("main.tf")).unwrap(),
+            );
             logged.init();
             logged.set_env("TF_LOG", "debug");
             logged.set_env("TF_LOG_PATH", logged.file("tf.log").to_str().unwrap());
@@ -42,7 +45,10 @@ fn caller_identity_through_moto_with_auto_mtls() {
                     && log.contains("@module=provider.terraform-provider-ep"),
                 "the provider's structured log did not reach Terraform's log"
             );
-            assert!(!log.contains("\"test\""), "a credential appeared in the log");
+            assert!(
+                !log.contains("\"test\""),
+                "a credential appeared in the log"
+            );
         })
         .run();
 }
@@ -132,5 +138,9 @@ fn missing_region_fails_only_when_aws_is_used() {
     wd.init();
     let out = wd.run(&["plan", "-no-color"]);
     assert_ne!(out.code, 0);
-    assert!(out.all().contains("no AWS region is configured"), "{}", out.all());
+    assert!(
+        out.all().contains("no AWS region is configured"),
+        "{}",
+        out.all()
+    );
 }

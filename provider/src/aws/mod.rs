@@ -4,7 +4,9 @@
 
 mod settings;
 
-pub use settings::{schema as settings_schema, AssumeRole, AwsSettings, Endpoints, Service, StaticKeys};
+pub use settings::{
+    schema as settings_schema, AssumeRole, AwsSettings, Endpoints, Service, StaticKeys,
+};
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -105,7 +107,11 @@ impl AwsClients {
         }
         let sts_base = sts_base.build();
         let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
-            .session_name(role.session_name.as_deref().unwrap_or("terraform-provider-ep"))
+            .session_name(
+                role.session_name
+                    .as_deref()
+                    .unwrap_or("terraform-provider-ep"),
+            )
             .configure(&sts_base);
         if let Some(id) = &role.external_id {
             provider = provider.external_id(id);
@@ -122,9 +128,9 @@ impl AwsClients {
             })?;
         Ok(base
             .to_builder()
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                provider,
-            ))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
             .build())
     }
 

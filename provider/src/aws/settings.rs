@@ -380,7 +380,10 @@ mod tests {
             ("secret_key", Value::Null),
             (
                 "endpoints",
-                cfg(&[("ecr", Value::string("ftp://x")), ("registry", Value::string("127.0.0.1:5001"))]),
+                cfg(&[
+                    ("ecr", Value::string("ftp://x")),
+                    ("registry", Value::string("127.0.0.1:5001")),
+                ]),
             ),
         ]);
         let d = AwsSettings::validate(&c);
@@ -393,7 +396,10 @@ mod tests {
 
     #[test]
     fn unknown_values_are_not_judged() {
-        let c = cfg(&[("region", Value::unknown()), ("access_key", Value::unknown())]);
+        let c = cfg(&[
+            ("region", Value::unknown()),
+            ("access_key", Value::unknown()),
+        ]);
         assert!(AwsSettings::validate(&c).is_empty());
     }
 

@@ -34,7 +34,8 @@ impl AttrPath {
 
     /// This path extended by a list index.
     pub fn index(mut self, i: usize) -> Self {
-        self.0.push(PathStep::Index(i64::try_from(i).unwrap_or(i64::MAX)));
+        self.0
+            .push(PathStep::Index(i64::try_from(i).unwrap_or(i64::MAX)));
         self
     }
 

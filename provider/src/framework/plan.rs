@@ -29,7 +29,11 @@ pub fn keep_computed(proposed: &Value, prior: &Value, block: &Block) -> Value {
         return proposed.clone();
     };
     let mut out = attrs.clone();
-    for a in block.attributes.iter().filter(|a| a.presence == Presence::Computed) {
+    for a in block
+        .attributes
+        .iter()
+        .filter(|a| a.presence == Presence::Computed)
+    {
         if let Some(v) = old.get(&a.name) {
             out.insert(a.name.clone(), v.clone());
         }

@@ -90,8 +90,14 @@ impl Attribute {
             nested_type: None,
             description: self.description.clone(),
             required: self.presence == Presence::Required,
-            optional: matches!(self.presence, Presence::Optional | Presence::OptionalComputed),
-            computed: matches!(self.presence, Presence::Computed | Presence::OptionalComputed),
+            optional: matches!(
+                self.presence,
+                Presence::Optional | Presence::OptionalComputed
+            ),
+            computed: matches!(
+                self.presence,
+                Presence::Computed | Presence::OptionalComputed
+            ),
             sensitive: self.sensitive,
             description_kind: pb::StringKind::Markdown as i32,
             deprecated: self.deprecated,

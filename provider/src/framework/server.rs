@@ -97,7 +97,9 @@ fn decode(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics
     decoded.map_err(|e| {
         Diagnostic::error(
             "Provider could not decode a value from Terraform",
-            format!("{e}. This is a bug in the provider or a Terraform version it does not support."),
+            format!(
+                "{e}. This is a bug in the provider or a Terraform version it does not support."
+            ),
         )
         .into()
     })
@@ -348,7 +350,12 @@ impl pb::provider_server::Provider for ProviderService {
             let config = decode(req.config.as_ref(), &ty)?;
             if proposed_new_state.is_null() {
                 // Destroy: nothing to plan beyond the absence of the object.
-                return Ok((encode(&Value::Null, &ty)?, Vec::new(), Vec::new(), Diagnostics::new()));
+                return Ok((
+                    encode(&Value::Null, &ty)?,
+                    Vec::new(),
+                    Vec::new(),
+                    Diagnostics::new(),
+                ));
             }
             let out = r
                 .plan(PlanRequest {
@@ -518,9 +525,11 @@ impl pb::provider_server::Provider for ProviderService {
         &self,
         _req: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> RpcResult<pb::validate_ephemeral_resource_config::Response> {
-        Ok(Response::new(pb::validate_ephemeral_resource_config::Response {
-            diagnostics: unsupported("ephemeral resources"),
-        }))
+        Ok(Response::new(
+            pb::validate_ephemeral_resource_config::Response {
+                diagnostics: unsupported("ephemeral resources"),
+            },
+        ))
     }
 
     async fn open_ephemeral_resource(
@@ -587,7 +596,10 @@ impl pb::provider_server::Provider for ProviderService {
         Ok(Response::new(pb::call_function::Response {
             result: None,
             error: Some(pb::FunctionError {
-                text: format!("The ep provider has no function {:?}.", req.into_inner().name),
+                text: format!(
+                    "The ep provider has no function {:?}.",
+                    req.into_inner().name
+                ),
                 function_argument: None,
             }),
         }))

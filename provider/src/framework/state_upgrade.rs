@@ -44,7 +44,10 @@ pub fn upgrade(schema: &Schema, version: i64, raw: &pb::RawState) -> Result<Valu
     let ty = schema.value_type();
     let fitted = fit_to_type(parsed, &ty);
     let bytes = serde_json::to_vec(&fitted).map_err(|e| {
-        Diagnostics::from(Diagnostic::error("Could not re-encode stored state", e.to_string()))
+        Diagnostics::from(Diagnostic::error(
+            "Could not re-encode stored state",
+            e.to_string(),
+        ))
     })?;
     dynamic::from_json(&bytes, &ty).map_err(|e| {
         Diagnostic::error(

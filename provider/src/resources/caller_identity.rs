@@ -33,8 +33,13 @@ impl DataSource for CallerIdentity {
                 .attr(Attribute::computed("id", Type::String).describe("The account ID."))
                 .attr(Attribute::computed("account_id", Type::String).describe("AWS account ID."))
                 .attr(Attribute::computed("arn", Type::String).describe("ARN of the caller."))
-                .attr(Attribute::computed("user_id", Type::String).describe("Unique ID of the caller."))
-                .attr(Attribute::computed("region", Type::String).describe("The provider's region.")),
+                .attr(
+                    Attribute::computed("user_id", Type::String)
+                        .describe("Unique ID of the caller."),
+                )
+                .attr(
+                    Attribute::computed("region", Type::String).describe("The provider's region."),
+                ),
         )
     }
 

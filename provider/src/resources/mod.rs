@@ -1,7 +1,7 @@
 //! Elastic Path resources and data sources, and the `provider "ep"` block.
 
 mod caller_identity;
-
+mod deployment_package;
 mod provider;
 
 pub use provider::{EpProvider, ProviderData};

@@ -6,11 +6,11 @@ use async_trait::async_trait;
 
 use crate::aws::{self, AwsClients, AwsSettings};
 use crate::framework::{
-    Block, ConfigureRequest, DataSource, Diagnostic, Diagnostics, Provider, Resource, Schema,
-    Value,
+    Block, ConfigureRequest, DataSource, Diagnostic, Diagnostics, Provider, Resource, Schema, Value,
 };
 
 use super::caller_identity::CallerIdentity;
+use super::deployment_package::DeploymentPackageData;
 
 /// What `ConfigureProvider` established, shared by every resource.
 #[derive(Default)]
@@ -22,7 +22,10 @@ impl ProviderData {
     /// The AWS clients, or a diagnostic saying why there are none.
     pub fn aws(&self) -> Result<Arc<AwsClients>, Diagnostics> {
         let guard = self.aws.read().map_err(|_| {
-            Diagnostics::from(Diagnostic::error("Provider state poisoned", "An earlier operation panicked."))
+            Diagnostics::from(Diagnostic::error(
+                "Provider state poisoned",
+                "An earlier operation panicked.",
+            ))
         })?;
         match guard.as_ref() {
             Some(Ok(c)) => Ok(c.clone()),
@@ -108,6 +111,7 @@ impl Provider for EpProvider {
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![
+            Arc::new(DeploymentPackageData),
             Arc::new(CallerIdentity::new(self.data.clone())),
         ]
     }
