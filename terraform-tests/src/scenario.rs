@@ -2,19 +2,24 @@
 
 use crate::workdir::Workdir;
 
+/// A check run on a working directory after a step.
+pub type Check = Box<dyn Fn(&Workdir)>;
+/// Computes an import ID from the applied working directory.
+type ImportId = Box<dyn Fn(&Workdir) -> String>;
+
 /// One configuration applied in turn, with checks on the result.
 pub struct Step {
     /// `main.tf` for this step.
     pub config: String,
     /// Checks on the working directory after apply and the empty-plan guards.
-    pub check: Option<Box<dyn Fn(&Workdir)>>,
+    pub check: Option<Check>,
 }
 
 /// A lifecycle test: steps, optional import, destroy, leftovers check.
 pub struct Scenario {
     files: Vec<(String, String)>,
     steps: Vec<Step>,
-    imports: Vec<(String, Box<dyn Fn(&Workdir) -> String>)>,
+    imports: Vec<(String, ImportId)>,
     ignore_on_import: Vec<String>,
     destroyed: Option<Box<dyn Fn()>>,
 }

@@ -540,19 +540,24 @@ impl DeploymentPackage {
 
     /// SHA-256 (hex) of any file of the package, streamed.
     pub fn sha256_entry(&self, rel: &str) -> Result<String, PackageError> {
-        let mut reader = self.open_entry(rel)?;
         let mut hasher = Sha256::new();
+        self.stream_entry(rel, |chunk| hasher.update(chunk))?;
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// Feeds every byte of one file to `sink`, in chunks, without holding it in memory.
+    fn stream_entry(&self, rel: &str, mut sink: impl FnMut(&[u8])) -> Result<(), PackageError> {
+        let mut reader = self.open_entry(rel)?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(PackageError::from_io(e, rel)),
             };
-            hasher.update(buf.get(..n).unwrap_or_default());
+            sink(buf.get(..n).unwrap_or_default());
         }
-        Ok(hex::encode(hasher.finalize()))
     }
 
     /// A content identity for the package, stable across machines and across zip and
@@ -591,18 +596,8 @@ impl DeploymentPackage {
     }
 
     fn crc32_of(&self, rel: &str) -> Result<u32, PackageError> {
-        let mut reader = self.open_entry(rel)?;
         let mut hasher = crc32fast::Hasher::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PackageError::from_io(e, rel)),
-            };
-            hasher.update(buf.get(..n).unwrap_or_default());
-        }
+        self.stream_entry(rel, |chunk| hasher.update(chunk))?;
         Ok(hasher.finalize())
     }
 }
