@@ -3,4 +3,5 @@
 
 pub mod digest;
 pub mod package;
+pub mod registry;
 pub mod synthetic;
