@@ -144,3 +144,63 @@ fn missing_region_fails_only_when_aws_is_used() {
         out.all()
     );
 }
+
+#[test]
+fn named_profile_from_shared_files() {
+    let env = TestEnv::get();
+    let config = format!(
+        r#"{}
+provider "ep" {{
+  profile = "ep-deployer"
+  endpoints {{
+    sts = "{}"
+  }}
+}}
+data "ep_caller_identity" "me" {{}}
+output "region" {{ value = data.ep_caller_identity.me.region }}
+"#,
+        header(),
+        env.moto
+    );
+    // The profile's credentials come from a credential_process that leaves a
+    // marker, so the test can tell they were used and not the environment's.
+    let mut wd = Workdir::new(&[("main.tf", &config)]);
+    let marker = wd.file("aws/credential-process-ran");
+    let script = wd.file("aws/creds.sh");
+    wd.write(
+        "aws/creds.sh",
+        &format!(
+            "#!/bin/sh\ntouch '{}'\necho '{{\"Version\":1,\"AccessKeyId\":\"AKIAPROFILEKEY000001\",\"SecretAccessKey\":\"s\"}}'\n",
+            marker.display()
+        ),
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    wd.write(
+        "aws/config",
+        &format!(
+            "[profile ep-deployer]\nregion = eu-west-2\ncredential_process = {}\n",
+            script.display()
+        ),
+    );
+    wd.set_env("AWS_CONFIG_FILE", wd.file("aws/config").to_str().unwrap());
+    wd.set_env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    // The profile, not the environment, must supply region and keys.
+    for var in [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        wd.set_env(var, "");
+    }
+    wd.init();
+    wd.apply();
+    assert_eq!(wd.outputs()["region"], "eu-west-2");
+    assert!(
+        marker.exists(),
+        "the profile's credential_process was not used"
+    );
+}

@@ -8,7 +8,6 @@ pub use settings::{
     schema as settings_schema, AssumeRole, AwsSettings, Endpoints, Service, StaticKeys,
 };
 
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use tokio::sync::OnceCell;
 
@@ -49,19 +48,26 @@ impl AwsClients {
     /// keeps the rest for first use.
     pub async fn new(settings: AwsSettings) -> Result<Self, AwsError> {
         // Explicit, then environment, then profile; never the instance
-        // metadata service, which would stall off EC2.
-        let mut profile_region = aws_config::profile::ProfileFileRegionProvider::builder();
-        if let Some(p) = &settings.profile {
-            profile_region = profile_region.profile_name(p);
+        // metadata service, which would stall off EC2. An empty variable
+        // counts as unset, as the AWS CLI treats it.
+        use aws_config::meta::region::ProvideRegion;
+        let non_empty = |r: Option<Region>| r.filter(|r| !r.as_ref().is_empty());
+        let mut region = non_empty(settings.region.clone().map(Region::new));
+        if region.is_none() {
+            region = non_empty(
+                aws_config::environment::EnvironmentVariableRegionProvider::new()
+                    .region()
+                    .await,
+            );
         }
-        let chain = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
-            .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
-            .or_else(profile_region.build());
-        let region = chain
-            .region()
-            .await
-            .filter(|r| !r.as_ref().is_empty())
-            .ok_or(AwsError::NoRegion)?;
+        if region.is_none() {
+            let mut profile = aws_config::profile::ProfileFileRegionProvider::builder();
+            if let Some(p) = &settings.profile {
+                profile = profile.profile_name(p);
+            }
+            region = non_empty(profile.build().region().await);
+        }
+        let region = region.ok_or(AwsError::NoRegion)?;
         if !settings::valid_region(region.as_ref()) {
             return Err(AwsError::InvalidRegion(region.as_ref().to_owned()));
         }

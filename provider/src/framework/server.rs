@@ -727,3 +727,123 @@ impl pb::provider_server::Provider for ProviderService {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::{Attribute, Block, ConfigureRequest};
+    use pb::provider_server::Provider as Rpc;
+
+    struct Empty;
+
+    #[async_trait::async_trait]
+    impl Provider for Empty {
+        fn schema(&self) -> Schema {
+            Schema::new(Block::new("").attr(Attribute::optional("region", Type::String)))
+        }
+        async fn configure(&self, _req: ConfigureRequest) -> Diagnostics {
+            Diagnostics::new()
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            Vec::new()
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+            Vec::new()
+        }
+    }
+
+    fn service() -> ProviderService {
+        ProviderService::new(Arc::new(Empty))
+    }
+
+    fn is_error(d: &[pb::Diagnostic]) -> bool {
+        d.iter()
+            .any(|d| d.severity == pb::diagnostic::Severity::Error as i32)
+    }
+
+    #[tokio::test]
+    async fn schema_advertises_optional_schema_fetch() {
+        let r = service()
+            .get_provider_schema(Request::new(Default::default()))
+            .await
+            .map(Response::into_inner)
+            .unwrap();
+        assert!(r.server_capabilities.unwrap().get_provider_schema_optional);
+        assert!(r.provider.is_some());
+    }
+
+    #[tokio::test]
+    async fn unsupported_features_answer_with_diagnostics_not_status_errors() {
+        let s = service();
+        let eph = s
+            .open_ephemeral_resource(Request::new(Default::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(is_error(&eph.diagnostics));
+        let mv = s
+            .move_resource_state(Request::new(Default::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(is_error(&mv.diagnostics));
+        let lock = s
+            .lock_state(Request::new(Default::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(is_error(&lock.diagnostics));
+        let call = s
+            .call_function(Request::new(Default::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(call.error.is_some());
+        let mut events = s
+            .list_resource(Request::new(Default::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        use futures::StreamExt;
+        let first = events.next().await.unwrap().unwrap();
+        assert!(is_error(&first.diagnostic));
+    }
+
+    #[tokio::test]
+    async fn unknown_type_names_are_diagnostics() {
+        let s = service();
+        let r = s
+            .read_data_source(Request::new(pb::read_data_source::Request {
+                type_name: "ep_nope".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(is_error(&r.diagnostics));
+        let p = s
+            .plan_resource_change(Request::new(pb::plan_resource_change::Request {
+                type_name: "ep_nope".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(is_error(&p.diagnostics));
+    }
+
+    #[tokio::test]
+    async fn garbage_values_are_diagnostics() {
+        let r = service()
+            .validate_provider_config(Request::new(pb::validate_provider_config::Request {
+                config: Some(pb::DynamicValue {
+                    msgpack: vec![0xc1, 0xff, 0x00],
+                    json: Vec::new(),
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(is_error(&r.diagnostics));
+    }
+}
