@@ -353,7 +353,8 @@ fn incompressible_data_does_not_grow() {
         .collect();
     let tmp = tempfile::tempdir().unwrap();
     let mut b = LayerBuilder::new(opts(Compression::Gzip { level: 1 }, 2));
-    b.add_file_bytes("lib/x.jar", Meta::default(), noise).unwrap();
+    b.add_file_bytes("lib/x.jar", Meta::default(), noise)
+        .unwrap();
     let out = b.finish(tmp.path()).unwrap();
     assert!(
         (out.size as f64) < out.uncompressed_size as f64 * 1.001,
