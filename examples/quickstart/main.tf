@@ -1,5 +1,6 @@
 # Quickstart: point the provider at an AWS endpoint (moto locally, or real AWS
-# when aws_endpoint is null) and read an Elastic Path deployment package.
+# when aws_endpoint is null), read an Elastic Path deployment package, and
+# build and push the Cortex image from it to ECR without a Docker daemon.
 #
 #   scripts/demo   # builds everything, starts the local emulators, applies this
 
@@ -24,6 +25,12 @@ variable "aws_endpoint" {
   default     = null
 }
 
+variable "registry_endpoint" {
+  description = "Address of the registry behind an emulated ECR (null for real ECR)."
+  type        = string
+  default     = null
+}
+
 provider "ep" {
   region = "us-east-1"
 
@@ -34,6 +41,8 @@ provider "ep" {
     mq  = var.aws_endpoint
     ssm = var.aws_endpoint
     sts = var.aws_endpoint
+
+    registry = var.registry_endpoint
   }
 }
 
@@ -42,6 +51,17 @@ data "ep_deployment_package" "release" {
 }
 
 data "ep_caller_identity" "current" {}
+
+resource "ep_image" "cortex" {
+  repository         = "ep/cortex"
+  create_repository  = true
+  tags               = [data.ep_deployment_package.release.version]
+  deployment_package = data.ep_deployment_package.release.path
+  service            = "cortex"
+  env = {
+    EP_CONTAINER_MEM = "4608"
+  }
+}
 
 output "package_version" {
   value = data.ep_deployment_package.release.version
@@ -65,4 +85,9 @@ output "package_fingerprint" {
 
 output "aws_account" {
   value = data.ep_caller_identity.current.account_id
+}
+
+output "cortex_image" {
+  description = "The Cortex image, pinned by digest: what a deployment references."
+  value       = ep_image.cortex.image_uri
 }

@@ -21,6 +21,10 @@ pub struct TestEnv {
     pub auth_registry: String,
     /// LocalStack's endpoint (SSM, STS, Lambda).
     pub localstack: String,
+    /// `user:password` the auth registry accepts (what emulated ECR hands out).
+    pub auth_registry_creds: String,
+    /// Where `scripts/testenv` keeps the services' data.
+    pub run_dir: PathBuf,
 }
 
 fn cache_dir() -> PathBuf {
@@ -86,12 +90,39 @@ impl TestEnv {
             registry: var("EP_TESTENV_REGISTRY", "127.0.0.1:5001"),
             auth_registry: var("EP_TESTENV_AUTH_REGISTRY", "127.0.0.1:5002"),
             localstack: var("EP_TESTENV_LOCALSTACK", "http://127.0.0.1:4566"),
+            auth_registry_creds: format!(
+                "{}:{}",
+                var("EP_TESTENV_AUTH_REGISTRY_USER", "AWS"),
+                var("EP_TESTENV_AUTH_REGISTRY_PASSWORD", "")
+            ),
+            run_dir: std::env::var_os("EP_RUN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| cache_dir().join("run")),
         })
     }
 
-    /// The HCL of a `provider "ep"` block pointing every AWS service at moto.
+    /// Layer digests the auth registry holds for `repository` (its own
+    /// storage: what was really uploaded or linked there).
+    pub fn auth_registry_layers(&self, repository: &str) -> std::collections::BTreeSet<String> {
+        let dir = self
+            .run_dir
+            .join("auth-registry/data/docker/registry/v2/repositories")
+            .join(repository)
+            .join("_layers/sha256");
+        std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The HCL of a `provider "ep"` block pointing every AWS service at moto
+    /// and ECR's registry at the local auth registry.
     pub fn moto_provider_block(&self) -> String {
         let m = &self.moto;
+        let r = &self.auth_registry;
         format!(
             r#"provider "ep" {{
   region     = "us-east-1"
@@ -104,6 +135,7 @@ impl TestEnv {
     mq  = "{m}"
     ssm = "{m}"
     sts = "{m}"
+    registry = "http://{r}"
   }}
 }}
 "#

@@ -13,8 +13,10 @@ fn workdir_for(example: &str) -> Workdir {
         .join(example);
     let mut files = Vec::new();
     for sub in ["", "tests"] {
-        let dir = src.join(sub);
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let Ok(dir) = std::fs::read_dir(src.join(sub)) else {
+            continue;
+        };
+        for entry in dir.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.ends_with(".tf") || name.ends_with(".tftest.hcl") {
                 let rel = if sub.is_empty() {
@@ -47,6 +49,67 @@ fn quickstart_terraform_test() {
         "-no-color",
         &format!("-var=deployment_package={}", package.display()),
         &format!("-var=aws_endpoint={}", env.moto),
+        &format!("-var=registry_endpoint=http://{}", env.auth_registry),
     ]);
     assert!(out.stdout.contains("2 passed, 0 failed"), "{}", out.all());
+}
+
+/// A minimal root filesystem: Debian's static busybox and a shell link.
+fn busybox_rootfs(dir: &Path) {
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox"))
+        .expect("busybox-static is installed by scripts/testenv");
+    std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
+}
+
+#[test]
+fn images_example_builds_base_and_five_services() {
+    let env = TestEnv::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let package = tmp.path().join("package.zip");
+    synthetic::write_zip(&SynthOptions::small(12), &package).unwrap();
+    let rootfs = tmp.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let prefix = format!("example-{}", std::process::id());
+    let wd = workdir_for("images");
+    wd.init();
+    let vars = [
+        format!("-var=deployment_package={}", package.display()),
+        format!("-var=base_rootfs={}", rootfs.display()),
+        format!("-var=aws_endpoint={}", env.moto),
+        format!("-var=registry_endpoint=http://{}", env.auth_registry),
+        format!("-var=repository_prefix={prefix}"),
+    ];
+    let with_vars = |cmd: &[&str]| -> Vec<String> {
+        cmd.iter().map(|s| (*s).to_owned()).chain(vars.iter().cloned()).collect()
+    };
+    let run = |cmd: &[&str]| {
+        let args = with_vars(cmd);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        wd.ok(&refs)
+    };
+    run(&["apply", "-auto-approve", "-no-color"]);
+    let images = wd.outputs()["images"].clone();
+    let names: Vec<&String> = images.as_object().unwrap().keys().collect();
+    assert_eq!(names, ["batch", "cm", "cortex", "integration", "search"]);
+    for (name, uri) in images.as_object().unwrap() {
+        let uri = uri.as_str().unwrap();
+        assert!(uri.contains(&format!("/{prefix}/{name}@sha256:")), "{uri}");
+    }
+    // Every service image sits on the Tomcat base: same first layer.
+    let state = wd.state_json();
+    let resources = state["values"]["root_module"]["resources"].as_array().unwrap();
+    let first_layers: std::collections::BTreeSet<String> = resources
+        .iter()
+        .filter(|r| r["type"] == "ep_image")
+        .map(|r| r["values"]["layers"][0]["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(first_layers.len(), 1, "not all images share the base layer");
+    let plan = {
+        let args = with_vars(&["plan", "-detailed-exitcode", "-no-color"]);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        wd.run(&refs)
+    };
+    assert_eq!(plan.code, 0, "re-plan not empty:\n{}", plan.all());
+    run(&["destroy", "-auto-approve", "-no-color"]);
 }

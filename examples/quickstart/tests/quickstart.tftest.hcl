@@ -40,4 +40,14 @@ run "applies_against_the_emulated_account" {
     condition     = length(output.applications) >= 6
     error_message = "Expected six applications in the outputs."
   }
+
+  assert {
+    condition     = startswith(ep_image.cortex.digest, "sha256:") && endswith(output.cortex_image, ep_image.cortex.digest)
+    error_message = "The Cortex image was not pushed by digest."
+  }
+
+  assert {
+    condition     = ep_image.cortex.package_fingerprint == data.ep_deployment_package.release.fingerprint
+    error_message = "The image does not record the package it was built from."
+  }
 }

@@ -140,6 +140,16 @@ impl AwsClients {
             .build())
     }
 
+    /// An ECR client honouring the `ecr` endpoint override.
+    pub async fn ecr(&self) -> Result<aws_sdk_ecr::Client, AwsError> {
+        let sdk = self.sdk_config().await?;
+        let mut conf = aws_sdk_ecr::config::Builder::from(sdk);
+        if let Some(url) = self.settings.endpoints.get(Service::Ecr) {
+            conf = conf.endpoint_url(url);
+        }
+        Ok(aws_sdk_ecr::Client::from_conf(conf.build()))
+    }
+
     /// An STS client honouring the `sts` endpoint override.
     pub async fn sts(&self) -> Result<aws_sdk_sts::Client, AwsError> {
         let sdk = self.sdk_config().await?;

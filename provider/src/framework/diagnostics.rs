@@ -99,6 +99,16 @@ impl Diagnostics {
         self.0.extend(other.0);
     }
 
+    /// Points every diagnostic that has no attribute path at `attr`.
+    pub fn at_root(mut self, attr: &str) -> Self {
+        for d in &mut self.0 {
+            if d.path.is_none() {
+                d.path = Some(AttrPath::root(attr));
+            }
+        }
+        self
+    }
+
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(|d| d.severity == Severity::Error)

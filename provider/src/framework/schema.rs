@@ -161,10 +161,8 @@ impl Block {
 
     /// Adds a nested block type.
     pub fn block(mut self, name: &str, nesting: Nesting, block: Block) -> Self {
-        let (min_items, max_items) = match nesting {
-            Nesting::Single => (0, 1),
-            _ => (0, 0),
-        };
+        // Terraform requires min == max for single blocks; 0/0 means optional.
+        let (min_items, max_items) = (0, 0);
         self.blocks.push(NestedBlock {
             name: name.to_owned(),
             block,

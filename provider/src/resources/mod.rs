@@ -2,6 +2,7 @@
 
 mod caller_identity;
 mod deployment_package;
+mod image;
 mod provider;
 
 pub use provider::{EpProvider, ProviderData};

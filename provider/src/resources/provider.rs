@@ -16,6 +16,7 @@ use super::deployment_package::DeploymentPackageData;
 #[derive(Default)]
 pub struct ProviderData {
     aws: RwLock<Option<Result<Arc<AwsClients>, String>>>,
+    registry: super::image::RegistryAccess,
 }
 
 impl ProviderData {
@@ -36,6 +37,11 @@ impl ProviderData {
             )
             .into()),
         }
+    }
+
+    /// The registry clients shared by every image.
+    pub fn registry(&self) -> &super::image::RegistryAccess {
+        &self.registry
     }
 
     fn set_aws(&self, v: Result<Arc<AwsClients>, String>) {
@@ -106,7 +112,7 @@ impl Provider for EpProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        Vec::new()
+        vec![Arc::new(super::image::Image::new(self.data.clone()))]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {

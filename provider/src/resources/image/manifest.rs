@@ -1,0 +1,84 @@
+//! Reading back what an image in a registry says about itself: its layers,
+//! base, and the fingerprints the builder recorded.
+
+use ep_imagebuild::build::SOURCE_FINGERPRINT_ANNOTATION;
+use ep_imagebuild::digest::Digest;
+use ep_imagebuild::image::annotation;
+use ep_imagebuild::registry::{media_types, FetchedManifest};
+use serde_json::Value as Json;
+
+use crate::framework::{Diagnostic, Diagnostics, Value};
+
+use super::access::{registry_diag, Target};
+use super::build::INPUT_FINGERPRINT_LABEL;
+use super::state::layer_value;
+
+/// What an image's manifest and config say.
+pub struct Details {
+    /// The `layers` attribute value.
+    pub layers: Value,
+    /// The base image's digest annotation.
+    pub base_digest: Option<String>,
+    /// The input fingerprint label.
+    pub input_fingerprint: Option<String>,
+    /// The package fingerprint annotation.
+    pub package_fingerprint: Option<String>,
+}
+
+fn parse(bytes: &[u8]) -> Result<Json, Diagnostics> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Diagnostics::from(Diagnostic::error(
+            "The registry returned an invalid manifest",
+            e.to_string(),
+        ))
+    })
+}
+
+/// Describes `fetched`; for an index, its first platform's image.
+pub async fn describe(target: &Target, fetched: &FetchedManifest) -> Result<Details, Diagnostics> {
+    let mut doc = parse(&fetched.bytes)?;
+    if let Some(first) = doc["manifests"].as_array().and_then(|m| m.first()) {
+        let d = first["digest"].as_str().unwrap_or_default().to_owned();
+        let inner = target
+            .client
+            .get_manifest(&target.repo, &d, &media_types::ALL_MANIFESTS)
+            .await
+            .map_err(|e| registry_diag("Could not read the platform manifest", &e))?
+            .ok_or_else(|| Diagnostics::from(Diagnostic::error("Platform manifest missing", d)))?;
+        doc = parse(&inner.bytes)?;
+    }
+    let layers = doc["layers"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .map(|l| {
+                    layer_value(
+                        l["digest"].as_str().unwrap_or_default(),
+                        l["size"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let annotation_of = |k: &str| doc["annotations"][k].as_str().map(str::to_owned);
+    let mut input_fingerprint = None;
+    if let Some(cd) = doc["config"]["digest"].as_str() {
+        if let Ok(cd) = cd.parse::<Digest>() {
+            let bytes = target
+                .client
+                .get_blob_bytes(&target.repo, &cd, 4 << 20)
+                .await
+                .map_err(|e| registry_diag("Could not read the image config", &e))?;
+            let config = parse(&bytes)?;
+            input_fingerprint = config["config"]["Labels"][INPUT_FINGERPRINT_LABEL]
+                .as_str()
+                .map(str::to_owned);
+        }
+    }
+    Ok(Details {
+        layers: Value::List(layers),
+        base_digest: annotation_of(annotation::BASE_DIGEST),
+        input_fingerprint,
+        package_fingerprint: annotation_of(SOURCE_FINGERPRINT_ANNOTATION),
+    })
+}

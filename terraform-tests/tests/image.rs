@@ -1,0 +1,316 @@
+//! `ep_image` through real Terraform: ECR auth against moto with the local
+//! auth registry behind it, read back with skopeo and umoci.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ep_imagebuild::synthetic::{self, SynthOptions};
+use ep_terraform_tests::{Scenario, TestEnv, Workdir};
+
+const HEADER: &str = r#"terraform {
+  required_providers {
+    ep = { source = "ep-platform/ep" }
+  }
+}
+"#;
+
+/// A repository name no other test (or earlier run) uses.
+fn unique_repo(what: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "acc-{}-{}-{nanos}/{what}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn image_config(env: &TestEnv, repo: &str, package: &Path, tags: &str) -> String {
+    format!(
+        r#"{HEADER}{}
+resource "ep_image" "cortex" {{
+  repository         = "{repo}"
+  create_repository  = true
+  tags               = {tags}
+  deployment_package = "{}"
+  service            = "cortex"
+  env = {{
+    EP_COMMERCE_ENVNAME = "author"
+  }}
+}}
+output "digest" {{ value = ep_image.cortex.digest }}
+output "layers" {{ value = ep_image.cortex.layers }}
+"#,
+        env.moto_provider_block(),
+        package.display()
+    )
+}
+
+fn skopeo(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    Command::new("skopeo")
+        .args(args)
+        .args(["--tls-verify=false", "--creds", &env.auth_registry_creds])
+        .output()
+        .expect("skopeo is installed by scripts/testenv")
+}
+
+fn inspect_digest(env: &TestEnv, reference: &str) -> Option<String> {
+    let out = skopeo(env, &["inspect", &format!("docker://{reference}")]);
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["Digest"].as_str().map(str::to_owned)
+}
+
+fn layer_digests(wd: &Workdir) -> Vec<String> {
+    wd.outputs()["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn image_lifecycle_one_class_change_and_import() {
+    let env = TestEnv::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = tmp.path().join("package-v1.zip");
+    let v2 = tmp.path().join("package-v2.zip");
+    synthetic::write_zip(&SynthOptions::small(21), &v1).unwrap();
+    synthetic::write_zip(
+        &SynthOptions {
+            changed_class: Some(1),
+            ..SynthOptions::small(21)
+        },
+        &v2,
+    )
+    .unwrap();
+    let repo = unique_repo("cortex");
+    let local = format!("{}/{repo}", env.auth_registry);
+    let unpack = tmp.path().join("unpacked");
+
+    let first_layers = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let stored_before = std::rc::Rc::new(std::cell::RefCell::new(Default::default()));
+    let (fl, sb) = (first_layers.clone(), stored_before.clone());
+    let (fl2, sb2) = (first_layers.clone(), stored_before.clone());
+    let (repo1, repo2, repo3) = (repo.clone(), repo.clone(), repo.clone());
+    let (local1, local3) = (local.clone(), local.clone());
+    Scenario::new()
+        .step(
+            image_config(env, &repo, &v1, r#"["v1", "author"]"#),
+            move |wd| {
+                let digest = wd.outputs()["digest"].as_str().unwrap().to_owned();
+                // The registry holds what the state says, under both tags.
+                assert_eq!(
+                    inspect_digest(env, &format!("{local1}:v1")),
+                    Some(digest.clone())
+                );
+                assert_eq!(
+                    inspect_digest(env, &format!("{local1}:author")),
+                    Some(digest)
+                );
+                // umoci unpacks what skopeo copies out, with the files in the image layout.
+                let layout = unpack.with_extension("oci");
+                let copy = Command::new("skopeo")
+                    .args([
+                        "copy",
+                        "--src-tls-verify=false",
+                        "--src-creds",
+                        &env.auth_registry_creds,
+                    ])
+                    .arg(format!("docker://{local1}:v1"))
+                    .arg(format!("oci:{}:v1", layout.display()))
+                    .output()
+                    .expect("skopeo");
+                assert!(
+                    copy.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&copy.stderr)
+                );
+                let out = Command::new("umoci")
+                    .args(["unpack", "--rootless", "--image"])
+                    .arg(format!("{}:v1", layout.display()))
+                    .arg(&unpack)
+                    .output()
+                    .expect("umoci");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let rootfs = unpack.join("rootfs");
+                for p in [
+                    "usr/local/tomcat/webapps/cortex/WEB-INF/web.xml",
+                    "usr/local/tomcat/webapps/studio/WEB-INF/web.xml",
+                    "ep/environments/author/database.properties",
+                    "ep/environments/live/database.properties",
+                ] {
+                    assert!(rootfs.join(p).is_file(), "{p} missing from the image");
+                }
+                *fl.borrow_mut() = layer_digests(wd);
+                *sb.borrow_mut() = env.auth_registry_layers(&repo1);
+            },
+        )
+        .step(
+            image_config(env, &repo, &v2, r#"["v1", "author"]"#),
+            move |wd| {
+                let before = fl2.borrow().clone();
+                let after = layer_digests(wd);
+                let changed: Vec<_> = after.iter().filter(|d| !before.contains(d)).collect();
+                assert_eq!(
+                    changed.len(),
+                    1,
+                    "one class changed, so one layer: {changed:?}"
+                );
+                // What the registry stored anew: that layer and the new config, nothing else.
+                let stored = env.auth_registry_layers(&repo2);
+                let new: Vec<_> = stored.difference(&sb2.borrow()).cloned().collect();
+                assert_eq!(new.len(), 2, "uploaded {new:?}");
+                assert!(new.contains(changed[0]));
+            },
+        )
+        .import("ep_image.cortex", |wd| {
+            let v = wd.resource_values("ep_image.cortex");
+            v["image_uri"].as_str().unwrap().to_owned()
+        })
+        .ignore_on_import(&["deployment_package", "service", "env", "create_repository"])
+        .destroyed(move || {
+            assert_eq!(
+                inspect_digest(env, &format!("{local3}:v1")),
+                None,
+                "image left after destroy"
+            );
+            let _ = &repo3;
+        })
+        .run();
+}
+
+#[test]
+fn deleted_image_is_detected_and_rebuilt() {
+    let env = TestEnv::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("package.zip");
+    synthetic::write_zip(&SynthOptions::small(22), &pkg).unwrap();
+    let repo = unique_repo("cortex");
+    let wd = Workdir::new(&[("main.tf", &image_config(env, &repo, &pkg, r#"["drift"]"#))]);
+    wd.init();
+    wd.apply();
+    let digest = wd.outputs()["digest"].as_str().unwrap().to_owned();
+    let reference = format!("{}/{repo}", env.auth_registry);
+    let del = skopeo(env, &["delete", &format!("docker://{reference}@{digest}")]);
+    assert!(
+        del.status.success(),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+    let plan = wd.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(
+        plan.code,
+        2,
+        "the deleted image was not noticed:\n{}",
+        plan.all()
+    );
+    assert!(plan.stdout.contains("will be created"), "{}", plan.all());
+    wd.apply();
+    // A reproducible build: the repaired image has the same digest.
+    assert_eq!(
+        inspect_digest(env, &format!("{reference}:drift")),
+        Some(digest)
+    );
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
+
+#[test]
+fn tags_unknown_at_plan_time_plan_cleanly() {
+    let env = TestEnv::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("package.zip");
+    synthetic::write_zip(&SynthOptions::small(23), &pkg).unwrap();
+    let repo = unique_repo("cm");
+    let config = format!(
+        r#"{HEADER}{}
+resource "terraform_data" "build" {{
+  input = "build-42"
+}}
+resource "ep_image" "cm" {{
+  repository         = "{repo}"
+  create_repository  = true
+  tags               = [terraform_data.build.output]
+  deployment_package = "{}"
+  service            = "cm"
+}}
+"#,
+        env.moto_provider_block(),
+        pkg.display()
+    );
+    let wd = Workdir::new(&[("main.tf", &config)]);
+    wd.init();
+    let plan = wd.ok(&["plan", "-no-color"]);
+    assert!(plan.stdout.contains("2 to add"), "{}", plan.all());
+    wd.apply();
+    wd.assert_plan_empty(false);
+    wd.assert_plan_empty(true);
+    assert!(inspect_digest(env, &format!("{}/{repo}:build-42", env.auth_registry)).is_some());
+    wd.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
+
+#[test]
+fn bad_image_configuration_is_reported_at_validate_and_plan() {
+    let env = TestEnv::get();
+    let config = format!(
+        r#"{HEADER}{}
+resource "ep_image" "bad" {{
+  repository         = "Not A Repo"
+  tags               = ["ok", "bad tag!"]
+  deployment_package = "/nonexistent/package.zip"
+  service            = "frontend"
+  platforms          = ["windows/amd64"]
+  base               = "not a reference!"
+}}
+"#,
+        env.moto_provider_block()
+    );
+    let wd = Workdir::new(&[("main.tf", &config)]);
+    wd.init();
+    let out = wd.run(&["validate", "-no-color"]);
+    assert_ne!(out.code, 0);
+    let text = out.all();
+    for expected in [
+        "Invalid repository",
+        "Invalid tag",
+        "Unknown service",
+        "Unsupported platform",
+        "Invalid base image reference",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?}:\n{text}");
+    }
+
+    // A missing package is known at plan time, on its attribute.
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.zip");
+    let wd = Workdir::new(&[(
+        "main.tf",
+        &image_config(env, &unique_repo("x"), &missing, "[]"),
+    )]);
+    wd.init();
+    let out = wd.run(&["plan", "-no-color"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.all().contains("Cannot read the deployment package"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.all()
+            .contains(&format!("deployment_package = \"{}\"", missing.display())),
+        "{}",
+        out.all()
+    );
+}
