@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+
+mod cli;
 use serde::Serialize;
 
 use ep_imagebuild::package::{Artifact, DeploymentPackage, OpsSpec, PackageFormat};
@@ -24,6 +26,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build a service image (or explicit layers) from a deployment package and push it or
+    /// write it as an OCI layout or archive.
+    #[command(after_help = cli::BUILD_EXAMPLES)]
+    Build(Box<cli::BuildArgs>),
     /// Write a deterministic synthetic deployment package (for tests, demos, benchmarks).
     #[command(after_help = "Examples:\n  \
         ep-imagebuild synth-package --out /tmp/pkg.zip\n  \
@@ -222,6 +228,7 @@ fn inspect(path: PathBuf, json: bool, digests: bool) -> Result<(), String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Build(args) => cli::run(*args),
         Command::SynthPackage {
             out,
             seed,
