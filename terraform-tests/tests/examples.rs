@@ -81,7 +81,10 @@ fn images_example_builds_base_and_five_services() {
         format!("-var=repository_prefix={prefix}"),
     ];
     let with_vars = |cmd: &[&str]| -> Vec<String> {
-        cmd.iter().map(|s| (*s).to_owned()).chain(vars.iter().cloned()).collect()
+        cmd.iter()
+            .map(|s| (*s).to_owned())
+            .chain(vars.iter().cloned())
+            .collect()
     };
     let run = |cmd: &[&str]| {
         let args = with_vars(cmd);
@@ -98,11 +101,18 @@ fn images_example_builds_base_and_five_services() {
     }
     // Every service image sits on the Tomcat base: same first layer.
     let state = wd.state_json();
-    let resources = state["values"]["root_module"]["resources"].as_array().unwrap();
+    let resources = state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap();
     let first_layers: std::collections::BTreeSet<String> = resources
         .iter()
         .filter(|r| r["type"] == "ep_image")
-        .map(|r| r["values"]["layers"][0]["digest"].as_str().unwrap().to_owned())
+        .map(|r| {
+            r["values"]["layers"][0]["digest"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(first_layers.len(), 1, "not all images share the base layer");
     let plan = {

@@ -410,7 +410,9 @@ pub async fn refresh(data: &ProviderData, state_v: Value, private: Vec<u8>) -> S
         match head {
             Ok(Some(h)) if h.digest.as_str() == digest => kept.push(Value::string(t)),
             Ok(_) => {}
-            Err(e) => return error_keeping(state_v, private, registry_diag("Could not check a tag", &e)),
+            Err(e) => {
+                return error_keeping(state_v, private, registry_diag("Could not check a tag", &e))
+            }
         }
     }
     let tags = if state_v.attr("tags").is_null() {

@@ -159,7 +159,13 @@ impl Resource for Image {
         resp.planned_state = if unchanged {
             state::keep_outputs(&req.proposed_new_state, &req.prior_state)
         } else {
-            state::new_outputs(&req.proposed_new_state, &req.prior_state, &fp, &resolved, &args)
+            state::new_outputs(
+                &req.proposed_new_state,
+                &req.prior_state,
+                &fp,
+                &resolved,
+                &args,
+            )
         };
         resp
     }
