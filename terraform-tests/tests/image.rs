@@ -67,6 +67,27 @@ fn inspect_digest(env: &TestEnv, reference: &str) -> Option<String> {
     v["Digest"].as_str().map(str::to_owned)
 }
 
+/// Asks the emulated ECR (through boto3 in the test tools venv) whether a repository exists.
+fn ecr_repository_exists(env: &TestEnv, name: &str) -> bool {
+    let python = std::env::var("EP_TESTENV_TOOLS_PYTHON")
+        .expect("EP_TESTENV_TOOLS_PYTHON (scripts/testenv env)");
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys, boto3\nc = boto3.client('ecr', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\nnames = [r['repositoryName'] for r in c.describe_repositories()['repositories']]\nprint('yes' if sys.argv[2] in names else 'no')",
+            &env.moto,
+            name,
+        ])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim() == "yes"
+}
+
 fn layer_digests(wd: &Workdir) -> Vec<String> {
     wd.outputs()["layers"]
         .as_array()
@@ -313,4 +334,43 @@ resource "ep_image" "bad" {{
         "{}",
         out.all()
     );
+}
+
+#[test]
+fn import_block_adopts_an_existing_image_without_rebuilding() {
+    let env = TestEnv::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("package.zip");
+    synthetic::write_zip(&SynthOptions::small(24), &pkg).unwrap();
+    let repo = unique_repo("batch");
+    let config = image_config(env, &repo, &pkg, r#"["adopted"]"#).replace(
+        "service            = \"cortex\"",
+        "service            = \"batch\"",
+    );
+    // Build it once, then forget it: the image stays in the registry.
+    let first = Workdir::new(&[("main.tf", &config)]);
+    first.init();
+    first.apply();
+    let uri = first.resource_values("ep_image.cortex")["image_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    first.ok(&["state", "rm", "ep_image.cortex"]);
+
+    let adopt = Workdir::new(&[(
+        "main.tf",
+        &format!("{config}\nimport {{\n  to = ep_image.cortex\n  id = \"{uri}\"\n}}\n"),
+    )]);
+    adopt.init();
+    let plan = adopt.ok(&["plan", "-no-color"]);
+    assert!(plan.stdout.contains("1 to import"), "{}", plan.all());
+    // The fingerprint read back from the image matches: no rebuild is planned.
+    assert!(!plan.stdout.contains("known after apply"), "{}", plan.all());
+    adopt.apply();
+    adopt.assert_plan_empty(true);
+    assert_eq!(
+        adopt.resource_values("ep_image.cortex")["image_uri"],
+        uri.as_str()
+    );
+    adopt.ok(&["destroy", "-auto-approve", "-no-color"]);
 }

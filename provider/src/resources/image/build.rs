@@ -284,12 +284,31 @@ pub async fn create_or_update(data: &ProviderData, req: ApplyRequest) -> StateRe
                     ))
                 })?;
             let _ = std::fs::remove_dir_all(&breq.work_dir);
-            let repository = &target.repo.repository;
+            let pushed = target
+                .client
+                .get_manifest(
+                    &target.repo,
+                    report.manifest_digest.as_str(),
+                    &media_types::ALL_MANIFESTS,
+                )
+                .await
+                .map_err(|e| registry_diag("Could not read back the pushed image", &e))?
+                .ok_or_else(|| {
+                    Diagnostics::from(Diagnostic::error(
+                        "Pushed image not found",
+                        format!(
+                            "{}@{} is missing right after the push.",
+                            target.repo, report.manifest_digest
+                        ),
+                    ))
+                })?;
+            let details = super::manifest::describe(&target, &pushed).await?;
             Ok(state::from_report(
                 &req.planned_state,
                 &target.repo.registry,
-                repository,
+                &target.repo.repository,
                 &report,
+                details.layers,
             ))
         }
     };

@@ -47,21 +47,9 @@ pub async fn describe(target: &Target, fetched: &FetchedManifest) -> Result<Deta
             .ok_or_else(|| Diagnostics::from(Diagnostic::error("Platform manifest missing", d)))?;
         doc = parse(&inner.bytes)?;
     }
-    let layers = doc["layers"]
-        .as_array()
-        .map(|ls| {
-            ls.iter()
-                .map(|l| {
-                    layer_value(
-                        l["digest"].as_str().unwrap_or_default(),
-                        l["size"].as_u64().unwrap_or(0),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     let annotation_of = |k: &str| doc["annotations"][k].as_str().map(str::to_owned);
     let mut input_fingerprint = None;
+    let mut history: Vec<String> = Vec::new();
     if let Some(cd) = doc["config"]["digest"].as_str() {
         if let Ok(cd) = cd.parse::<Digest>() {
             let bytes = target
@@ -73,8 +61,33 @@ pub async fn describe(target: &Target, fetched: &FetchedManifest) -> Result<Deta
             input_fingerprint = config["config"]["Labels"][INPUT_FINGERPRINT_LABEL]
                 .as_str()
                 .map(str::to_owned);
+            // History entries that made a layer, in layer order.
+            history = config["history"]
+                .as_array()
+                .map(|h| {
+                    h.iter()
+                        .filter(|e| !e["empty_layer"].as_bool().unwrap_or(false))
+                        .map(|e| e["created_by"].as_str().unwrap_or_default().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
         }
     }
+    let layers = doc["layers"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    layer_value(
+                        l["digest"].as_str().unwrap_or_default(),
+                        l["size"].as_u64().unwrap_or(0),
+                        history.get(i).map(String::as_str).filter(|s| !s.is_empty()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Details {
         layers: Value::List(layers),
         base_digest: annotation_of(annotation::BASE_DIGEST),

@@ -4,7 +4,11 @@ use crate::framework::{Attribute, Block, Nesting, Schema, Type};
 
 /// The type of one entry of the computed `layers` list.
 pub fn layer_type() -> Type {
-    Type::object([("digest", Type::String), ("size", Type::Number)])
+    Type::object([
+        ("digest", Type::String),
+        ("size", Type::Number),
+        ("created_by", Type::String),
+    ])
 }
 
 /// The resource schema.
@@ -114,7 +118,8 @@ pub fn schema() -> Schema {
         ))
         .attr(Attribute::computed("layers", Type::list(layer_type())).describe(
             "Every layer of the (first platform's) image, base layers first: `digest` and \
-             `size` of each blob.",
+             `size` of the blob, and `created_by` from the image history saying what went \
+             into it (`ep-imagebuild cortex classes`).",
         ))
         .block("repository_settings", Nesting::Single, repository_settings)
         .block("layer", Nesting::List, layer)

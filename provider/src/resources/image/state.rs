@@ -101,19 +101,25 @@ pub fn new_outputs(
 }
 
 /// One entry of the `layers` output.
-pub fn layer_value(digest: &str, size: u64) -> Value {
+pub fn layer_value(digest: &str, size: u64, created_by: Option<&str>) -> Value {
     Value::object([
         ("digest", Value::string(digest)),
         ("size", Value::number(size)),
+        (
+            "created_by",
+            created_by.map(Value::string).unwrap_or(Value::Null),
+        ),
     ])
 }
 
-/// The state after a build: planned values plus what the build reported.
+/// The state after a build: planned values plus what the build reported and
+/// the registry describes (the same description an import reads).
 pub fn from_report(
     planned: &Value,
     registry: &str,
     repository: &str,
     report: &BuildReport,
+    layers: Value,
 ) -> Value {
     let uri = format!("{registry}/{repository}@{}", report.manifest_digest);
     with(
@@ -123,16 +129,7 @@ pub fn from_report(
             ("image_uri", Value::string(&uri)),
             ("digest", Value::string(report.manifest_digest.as_str())),
             ("registry", Value::string(registry)),
-            (
-                "layers",
-                Value::List(
-                    report
-                        .layers
-                        .iter()
-                        .map(|l| layer_value(l.digest.as_str(), l.size))
-                        .collect(),
-                ),
-            ),
+            ("layers", layers),
         ],
     )
 }
