@@ -207,7 +207,10 @@ fn image_lifecycle_one_class_change_and_import() {
                 None,
                 "image left after destroy"
             );
-            let _ = &repo3;
+            assert!(
+                !ecr_repository_exists(env, &repo3),
+                "the ECR repository this resource created is left after destroy"
+            );
         })
         .run();
 }
