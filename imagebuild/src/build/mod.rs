@@ -37,13 +37,16 @@ use crate::layer::{
     LayerWriter, SourceOptions,
 };
 use crate::layering::{
-    self, CustomLayer, LayerPlan, LayeringError, LayoutOptions, Service, Sources, StreamOptions,
-    DEFAULT_MEMORY_CAP,
+    self, CustomLayer, LayerPlan, LayeringError, LayoutOptions, ListingCache, Service, Sources,
+    StreamOptions, DEFAULT_MEMORY_CAP,
 };
 use crate::package::{DeploymentPackage, PackageError};
 use crate::registry::{valid_tag, RegistryClient, RegistryError, RepoRef};
 
 pub use progress::{NoProgress, Progress};
+
+/// Directory of the layer cache holding nested archives' listings ([`ListingCache`]).
+pub const LISTINGS_DIR: &str = "listings";
 
 /// Annotation holding the deployment package's fingerprint.
 pub const SOURCE_FINGERPRINT_ANNOTATION: &str = "com.elasticpath.image.source-fingerprint";
@@ -322,6 +325,15 @@ pub enum BuildError {
     /// A registry operation failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A layer upload started during the build ended without a result (its task panicked
+    /// or was cancelled).
+    #[error("upload of layer {digest} did not complete: {reason}")]
+    UploadStopped {
+        /// The layer.
+        digest: String,
+        /// Why.
+        reason: String,
+    },
     /// A file system failure in the work directory or output.
     #[error("{}: {source}", path.display())]
     Io {
@@ -552,30 +564,21 @@ fn build_rootfs(
     Ok((out, report))
 }
 
+/// Writes the planned layers the cache lacks, all at once: an archive deflated in the package
+/// is then inflated once for all its layers rather than once per layer (see
+/// [`layering::write_layers`]). `ready` is called with each layer as soon as it is in the
+/// cache, hits first, so a push can start uploading it while the others are written.
+#[allow(clippy::too_many_arguments)]
 fn build_planned(
     sources: &Sources<'_>,
-    plan: &LayerPlan,
+    plans: &[LayerPlan],
     cache: &LayerCache,
     opts: &LayerOptions,
     scratch: &Path,
     progress: &dyn Progress,
-) -> Result<(LayerOutput, LayerReport), BuildError> {
-    progress.layer_started(&plan.name, plan.content_bytes());
-    let (out, hit) = match cache.get(&plan.fingerprint, opts)? {
-        Some(o) => (o, true),
-        None => {
-            let mut writer = LayerWriter::new(&cache.work_dir(), opts.clone())?;
-            let stream = StreamOptions {
-                memory_cap: DEFAULT_MEMORY_CAP,
-                spill_dir: scratch.to_path_buf(),
-            };
-            let mut advance = |n: u64| progress.layer_advanced(&plan.name, n);
-            layering::write_layer(sources, plan, &mut writer, &stream, &mut advance)?;
-            let out = writer.finish()?;
-            (cache.put(&plan.fingerprint, opts, out)?, false)
-        }
-    };
-    let report = LayerReport {
+    ready: &mut dyn FnMut(&LayerOutput),
+) -> Result<Vec<(LayerOutput, LayerReport)>, BuildError> {
+    let report = |plan: &LayerPlan, out: &LayerOutput, hit: bool| LayerReport {
         name: plan.name.clone(),
         digest: out.digest.clone(),
         diff_id: Some(out.diff_id.clone()),
@@ -585,16 +588,96 @@ fn build_planned(
         files: plan.file_count(),
         push: None,
     };
-    progress.layer_finished(&report);
-    Ok((out, report))
+    let mut built: Vec<Option<(LayerOutput, LayerReport)>> = Vec::with_capacity(plans.len());
+    let mut missing = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        progress.layer_started(&plan.name, plan.content_bytes());
+        match cache.get(&plan.fingerprint, opts)? {
+            Some(out) => {
+                let r = report(plan, &out, true);
+                progress.layer_finished(&r);
+                ready(&out);
+                built.push(Some((out, r)));
+            }
+            None => {
+                missing.push(i);
+                built.push(None);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        // Only the layer with the most content gets the full compressor threads: in a shared
+        // pass one layer receives the current entry at a time, and the big one receives most
+        // of them; one helper each for the others keeps their buffers and threads (and the
+        // peak RSS) small at no measurable cost in time.
+        let largest = missing
+            .iter()
+            .copied()
+            .max_by_key(|&i| plans.get(i).map_or(0, LayerPlan::content_bytes));
+        let mut jobs = Vec::with_capacity(missing.len());
+        for &i in &missing {
+            let plan = plans.get(i).ok_or_else(|| {
+                BuildError::InvalidRequest(format!("layer #{i} missing from the plan"))
+            })?;
+            jobs.push(layering::LayerJob {
+                plan,
+                writer: LayerWriter::new(
+                    &cache.work_dir(),
+                    LayerOptions {
+                        threads: if Some(i) == largest {
+                            opts.threads
+                        } else {
+                            opts.threads.min(1)
+                        },
+                        ..opts.clone()
+                    },
+                )?,
+            });
+        }
+        let stream = StreamOptions {
+            memory_cap: DEFAULT_MEMORY_CAP,
+            spill_dir: scratch.to_path_buf(),
+        };
+        let plan_of = |j: usize| missing.get(j).and_then(|&i| plans.get(i).map(|p| (i, p)));
+        let mut advance = |j: usize, n: u64| {
+            if let Some((_, plan)) = plan_of(j) {
+                progress.layer_advanced(&plan.name, n);
+            }
+        };
+        let mut done = |j: usize, writer: LayerWriter, _stats| -> Result<(), BuildError> {
+            let (i, plan) = plan_of(j).ok_or_else(|| {
+                BuildError::InvalidRequest(format!("layer job #{j} out of range"))
+            })?;
+            let out = cache.put(&plan.fingerprint, opts, writer.finish()?)?;
+            let r = report(plan, &out, false);
+            progress.layer_finished(&r);
+            ready(&out);
+            if let Some(slot) = built.get_mut(i) {
+                *slot = Some((out, r));
+            }
+            Ok(())
+        };
+        layering::write_layers(sources, jobs, &stream, &mut advance, &mut done)?;
+    }
+    built
+        .into_iter()
+        .zip(plans)
+        .map(|(b, plan)| {
+            b.ok_or_else(|| {
+                BuildError::InvalidRequest(format!("layer {} was not written", plan.name))
+            })
+        })
+        .collect()
 }
 
 fn build_local(
     req: &BuildRequest,
     layout: &LayoutOptions,
     cache: &LayerCache,
+    cache_dir: &Path,
     scratch: &Path,
     progress: &dyn Progress,
+    ready: &mut dyn FnMut(&LayerOutput),
 ) -> Result<LocalLayers, BuildError> {
     let opts = LayerOptions {
         compression: req.compression,
@@ -602,29 +685,37 @@ fn build_local(
         ..LayerOptions::default()
     };
     let rootfs = match &req.base {
-        Base::LocalRootfs(path) => Some(build_rootfs(path, cache, &opts, progress)?),
+        Base::LocalRootfs(path) => {
+            let built = build_rootfs(path, cache, &opts, progress)?;
+            ready(&built.0);
+            Some(built)
+        }
         _ => None,
     };
     progress.message("planning layers");
     let pkg = DeploymentPackage::open(&req.package)?;
     let fingerprint = pkg.fingerprint()?;
     let version = pkg.version().map(str::to_string);
-    let mut sources = Sources::new(&pkg);
+    let listings = ListingCache::new(cache_dir.join(LISTINGS_DIR));
+    let mut sources = Sources::with_listing_cache(&pkg, listings);
     let mut plans = match req.service {
         Some(s) => layering::plan_service_in(&mut sources, s, layout)?,
         None => Vec::new(),
     };
     plans.extend(layering::plan_custom(&pkg, &req.custom_layers, layout)?);
     let service = req.service.map_or("custom", Service::name);
-    let mut layers = Vec::new();
-    for plan in &plans {
-        let (out, report) = build_planned(&sources, plan, cache, &opts, scratch, progress)?;
-        layers.push((
-            out,
-            report,
-            format!("ep-imagebuild {service} {}", plan.name),
-        ));
-    }
+    let built = build_planned(&sources, &plans, cache, &opts, scratch, progress, ready)?;
+    let layers = built
+        .into_iter()
+        .zip(&plans)
+        .map(|((out, report), plan)| {
+            (
+                out,
+                report,
+                format!("ep-imagebuild {service} {}", plan.name),
+            )
+        })
+        .collect();
     Ok(LocalLayers {
         rootfs,
         layers,
@@ -677,7 +768,20 @@ pub async fn build(
         source_date_epoch: req.source_date_epoch,
         ..req.layout.clone()
     };
-    let local = blocking(|| build_local(req, &layout, &cache, &scratch.0, progress))?;
+    let mut early = match &target {
+        Target::Push { repo, .. } => push::EarlyPush::new(client, repo),
+        _ => None,
+    };
+    let mut ready = |layer: &LayerOutput| {
+        if let Some(e) = early.as_mut() {
+            e.start(layer);
+        }
+    };
+    let local = blocking(|| {
+        build_local(
+            req, &layout, &cache, &cache_dir, &scratch.0, progress, &mut ready,
+        )
+    })?;
 
     // Images: one per platform, same layers of ours over that platform's base.
     let mut annotations = Annotations {
@@ -730,7 +834,16 @@ pub async fn build(
     let (image_reference, tags) = match &target {
         Target::Push { repo, tags } => {
             progress.message(&format!("pushing to {repo}"));
-            summary = push::push(client, repo, &built, resolved.as_ref(), tags, progress).await?;
+            summary = push::push(
+                client,
+                repo,
+                &built,
+                resolved.as_ref(),
+                tags,
+                progress,
+                early.take(),
+            )
+            .await?;
             (Some(format!("{repo}@{}", built.digest())), tags.clone())
         }
         Target::Layout { path, tags } => {

@@ -4,13 +4,15 @@
 use std::collections::{HashMap, HashSet};
 
 use futures_util::future::join_all;
+use tokio::task::JoinHandle;
 
 use super::base::ResolvedBase;
 use super::{BlobPush, BuildError, Progress};
 use crate::digest::Digest;
 use crate::image::Built;
+use crate::layer::LayerOutput;
 use crate::registry::{
-    BlobSource, ManifestStatus, MountOutcome, PushOutcome, RegistryClient, RepoRef,
+    BlobSource, ManifestStatus, MountOutcome, PushOutcome, RegistryClient, RegistryError, RepoRef,
 };
 
 /// Base layers from another registry that the target lacks are copied through memory up to
@@ -75,7 +77,103 @@ async fn push_base_layer(
     }
 }
 
-/// Pushes `built` to `repo` under `tags`.
+/// Uploads our layers while the rest of the image is still being written: a layer is handed
+/// over as soon as it is in the cache, and its upload runs on the runtime's worker threads
+/// while the build goes on on the caller's (loopback or network upload and the registry's
+/// ingest then overlap compression instead of following it). [`push`] collects the results.
+/// Dropping it aborts uploads still running (an upload session left open expires on the
+/// registry).
+pub(crate) struct EarlyPush {
+    runtime: tokio::runtime::Handle,
+    client: RegistryClient,
+    repo: RepoRef,
+    tasks: HashMap<Digest, JoinHandle<Result<PushOutcome, RegistryError>>>,
+    warm_up: Option<JoinHandle<()>>,
+}
+
+impl EarlyPush {
+    /// An early pusher, when the caller runs on a multi-threaded runtime (on a
+    /// current-thread one, spawned uploads could not progress during the blocking build).
+    pub(crate) fn new(client: &RegistryClient, repo: &RepoRef) -> Option<EarlyPush> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return None;
+        }
+        let mut early = EarlyPush {
+            runtime,
+            client: client.clone(),
+            repo: repo.clone(),
+            tasks: HashMap::new(),
+            warm_up: None,
+        };
+        early.warm_up();
+        Some(early)
+    }
+
+    /// Reaches the registry while the package is planned: the client's first request
+    /// resolves the endpoint (an insecure registry is probed over HTTPS before HTTP) and
+    /// learns its auth challenge, which otherwise delays the first upload. A HEAD of the empty
+    /// blob changes nothing; its answer is not needed, and a failure shows again (and is
+    /// reported) on the real requests.
+    fn warm_up(&mut self) {
+        let client = self.client.clone();
+        let repo = self.repo.clone();
+        let empty = Digest::of(b"");
+        self.warm_up = Some(self.runtime.spawn(async move {
+            let _ = client.blob_exists(&repo, &empty).await;
+        }));
+    }
+
+    /// Starts uploading a finished layer (once per digest).
+    pub(crate) fn start(&mut self, layer: &LayerOutput) {
+        if self.tasks.contains_key(&layer.digest) {
+            return;
+        }
+        let client = self.client.clone();
+        let repo = self.repo.clone();
+        let blob = BlobSource::from_file(layer.digest.clone(), layer.size, layer.path.clone());
+        let task = self
+            .runtime
+            .spawn(async move { client.push_blob(&repo, &blob).await });
+        self.tasks.insert(layer.digest.clone(), task);
+    }
+
+    fn take(&mut self, digest: &Digest) -> Option<JoinHandle<Result<PushOutcome, RegistryError>>> {
+        self.tasks.remove(digest)
+    }
+}
+
+impl Drop for EarlyPush {
+    fn drop(&mut self) {
+        for task in self.tasks.values() {
+            task.abort();
+        }
+        if let Some(task) = &self.warm_up {
+            task.abort();
+        }
+    }
+}
+
+/// Our blob `b`: the result of its early upload if one was started, else uploaded now.
+async fn push_ours(
+    client: &RegistryClient,
+    repo: &RepoRef,
+    b: &BlobSource,
+    early: Option<JoinHandle<Result<PushOutcome, RegistryError>>>,
+) -> Result<PushOutcome, BuildError> {
+    match early {
+        Some(task) => match task.await {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(BuildError::UploadStopped {
+                digest: b.digest.to_string(),
+                reason: e.to_string(),
+            }),
+        },
+        None => Ok(client.push_blob(repo, b).await?),
+    }
+}
+
+/// Pushes `built` to `repo` under `tags`; blobs `early` started uploading are awaited there.
 pub(crate) async fn push(
     client: &RegistryClient,
     repo: &RepoRef,
@@ -83,6 +181,7 @@ pub(crate) async fn push(
     base: Option<&ResolvedBase>,
     tags: &[String],
     progress: &dyn Progress,
+    mut early: Option<EarlyPush>,
 ) -> Result<PushSummary, BuildError> {
     let mut summary = PushSummary::default();
     let mut seen = HashSet::new();
@@ -130,7 +229,16 @@ pub(crate) async fn push(
             summary.blobs.insert(d.clone(), o);
         }
     }
-    let results = join_all(ours.iter().map(|b| client.push_blob(repo, b))).await;
+    let started: Vec<_> = ours
+        .iter()
+        .map(|b| early.as_mut().and_then(|e| e.take(&b.digest)))
+        .collect();
+    let results = join_all(
+        ours.iter()
+            .zip(started)
+            .map(|(b, task)| push_ours(client, repo, b, task)),
+    )
+    .await;
     for (b, r) in ours.iter().zip(results) {
         let o = outcome(r?);
         progress.blob_pushed(&b.digest, &o);

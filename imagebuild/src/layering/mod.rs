@@ -23,6 +23,7 @@
 //! jar's Liquibase data under `/ep/ext-data/` and the environments under `/ep/environments/`.
 
 mod glob;
+mod listing;
 mod sources;
 mod stream;
 
@@ -39,8 +40,11 @@ use sha2::{Digest as _, Sha256};
 use crate::layer::{normalize_path, path_cmp, Compression, LayerError};
 use crate::package::{DeploymentPackage, EntryKind, NestedArchive, PackageError};
 
-pub use sources::Sources;
-pub use stream::{write_layer, StreamOptions, StreamStats, DEFAULT_MEMORY_CAP};
+pub use listing::ListingCache;
+pub use sources::{SourceStats, Sources};
+pub use stream::{
+    write_layer, write_layers, LayerJob, StreamOptions, StreamStats, DEFAULT_MEMORY_CAP,
+};
 
 /// Version of the layering rules, part of every fingerprint: bump it whenever a rule change
 /// would put different bytes in a layer built from the same input.

@@ -11,6 +11,10 @@
 //! [`StreamOptions::spill_dir`], deleted as soon as it is written. The sorted order is known up
 //! front from the central directory, so the buffer drains as the expected entries arrive, and
 //! the pass stops as soon as the layer's last entry from that archive is written.
+//!
+//! [`write_layers`] writes several layers at once so that such an archive is inflated once for
+//! all of them: a pass feeds every layer waiting for entries of that archive, each in its own
+//! order into its own writer, with one reorder-buffer budget shared by all of them.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -20,7 +24,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{EntrySource, LayerPlan, LayeringError, PlannedEntry, PlannedKind, Sources};
-use crate::layer::{LayerWriter, Meta};
+use crate::layer::{LayerError, LayerWriter, Meta};
 use crate::package::PackageError;
 
 /// Default in-memory reorder buffer: 16 MiB.
@@ -97,42 +101,147 @@ fn package_io(err: io::Error, context: &str) -> LayeringError {
     LayeringError::Package(PackageError::from_io(err, context))
 }
 
-struct Streamer<'a, 'p> {
-    sources: &'a Sources<'p>,
+/// Where a lane's writer lives: borrowed from [`write_layer`]'s caller, or owned until
+/// [`write_layers`] hands it back finished.
+enum Slot<'w> {
+    Borrowed(&'w mut LayerWriter),
+    Owned(Box<LayerWriter>),
+    Taken,
+}
+
+/// A run of a layer's entries needing at most one non-seekable archive; seekable entries in
+/// between are written as their turn comes.
+#[derive(Clone, Copy)]
+struct Segment<'a> {
+    end: usize,
+    archive: Option<&'a str>,
+}
+
+/// One layer being written: its entries, writer, reorder buffer and position.
+struct Lane<'a, 'w> {
     entries: &'a [PlannedEntry],
-    writer: &'a mut LayerWriter,
-    opts: &'a StreamOptions,
-    progress: &'a mut dyn FnMut(u64),
+    writer: Slot<'w>,
+    segments: Vec<Segment<'a>>,
+    seg: usize,
     next: usize,
     end: usize,
     held: HashMap<usize, Held>,
-    memory_used: usize,
     stats: StreamStats,
+    finished: bool,
 }
 
-impl Streamer<'_, '_> {
-    fn entry(&self, i: usize) -> Result<&PlannedEntry, LayeringError> {
-        self.entries
-            .get(i)
+/// Every lane of one call, with what they share: the sources, the options and one memory
+/// budget for all reorder buffers, so writing several layers in one pass holds no more in
+/// memory than writing one.
+struct Streamer<'a, 'p, 'w> {
+    sources: &'a Sources<'p>,
+    opts: &'a StreamOptions,
+    progress: &'a mut dyn FnMut(usize, u64),
+    lanes: Vec<Lane<'a, 'w>>,
+    memory_used: usize,
+}
+
+fn segments<'a>(sources: &Sources<'_>, entries: &'a [PlannedEntry]) -> Vec<Segment<'a>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < entries.len() {
+        let mut archive: Option<&str> = None;
+        let mut end = start;
+        while let Some(e) = entries.get(end) {
+            if let Some(a) = streamed_archive(sources, e) {
+                match archive {
+                    None => archive = Some(a),
+                    Some(x) if x == a => {}
+                    Some(_) => break,
+                }
+            }
+            end += 1;
+        }
+        out.push(Segment { end, archive });
+        start = end;
+    }
+    out
+}
+
+impl<'a, 'p, 'w> Streamer<'a, 'p, 'w> {
+    fn new(
+        sources: &'a Sources<'p>,
+        opts: &'a StreamOptions,
+        progress: &'a mut dyn FnMut(usize, u64),
+        layers: Vec<(&'a LayerPlan, Slot<'w>)>,
+    ) -> Self {
+        let lanes = layers
+            .into_iter()
+            .map(|(plan, writer)| Lane {
+                entries: plan.entries.as_slice(),
+                writer,
+                segments: segments(sources, &plan.entries),
+                seg: 0,
+                next: 0,
+                end: 0,
+                held: HashMap::new(),
+                stats: StreamStats::default(),
+                finished: false,
+            })
+            .collect();
+        Streamer {
+            sources,
+            opts,
+            progress,
+            lanes,
+            memory_used: 0,
+        }
+    }
+
+    fn lane(&mut self, l: usize) -> Result<&mut Lane<'a, 'w>, LayeringError> {
+        self.lanes
+            .get_mut(l)
+            .ok_or_else(|| LayeringError::Layer(LayerError::Pipeline(format!("no layer #{l}"))))
+    }
+
+    fn entry(&self, l: usize, i: usize) -> Result<&'a PlannedEntry, LayeringError> {
+        self.lanes
+            .get(l)
+            .and_then(|lane| lane.entries.get(i))
             .ok_or_else(|| LayeringError::MissingEntry {
                 archive: String::new(),
                 entry: format!("#{i}"),
             })
     }
 
-    /// Writes entry `i`, from `reader` when given, else opened from its (seekable) source.
-    fn write(&mut self, i: usize, reader: Option<&mut dyn Read>) -> Result<(), LayeringError> {
-        let e = self.entry(i)?.clone();
+    /// Writes entry `i` of lane `l`, from `reader` when given, else opened from its (seekable)
+    /// source.
+    fn write(
+        &mut self,
+        l: usize,
+        i: usize,
+        reader: Option<&mut dyn Read>,
+    ) -> Result<(), LayeringError> {
+        let e = self.entry(l, i)?;
         let sources = self.sources;
         let meta = Meta {
             mode: Some(e.mode),
             uid: e.uid,
             gid: e.gid,
         };
+        let Some(lane) = self.lanes.get_mut(l) else {
+            return Err(LayeringError::Layer(LayerError::Pipeline(format!(
+                "no layer #{l}"
+            ))));
+        };
+        let writer: &mut LayerWriter = match &mut lane.writer {
+            Slot::Borrowed(w) => w,
+            Slot::Owned(w) => w,
+            Slot::Taken => {
+                return Err(LayeringError::Layer(LayerError::Pipeline(
+                    "layer already finished".into(),
+                )))
+            }
+        };
         match &e.kind {
-            PlannedKind::Dir => return Ok(self.writer.add_dir(&e.dest, meta)?),
+            PlannedKind::Dir => return Ok(writer.add_dir(&e.dest, meta)?),
             PlannedKind::Symlink { target } => {
-                return Ok(self.writer.add_symlink(&e.dest, target, meta)?)
+                return Ok(writer.add_symlink(&e.dest, target, meta)?)
             }
             PlannedKind::File => {}
         }
@@ -158,24 +267,30 @@ impl Streamer<'_, '_> {
                 &mut opened
             }
         };
+        let progress = &mut *self.progress;
+        let mut count = |n: u64| progress(l, n);
         let mut counting = Counting {
             inner,
-            progress: &mut *self.progress,
+            progress: &mut count,
         };
-        self.writer.add_file(&e.dest, meta, e.size, &mut counting)?;
+        writer.add_file(&e.dest, meta, e.size, &mut counting)?;
         Ok(())
     }
 
-    /// Writes every entry from `next` on that is available: held, or seekable.
-    fn drain(&mut self) -> Result<(), LayeringError> {
-        while self.next < self.end {
-            let i = self.next;
-            if let Some(h) = self.held.remove(&i) {
+    /// Writes every entry of lane `l` from its `next` on that is available: held, or seekable.
+    fn drain(&mut self, l: usize) -> Result<(), LayeringError> {
+        loop {
+            let lane = self.lane(l)?;
+            if lane.next >= lane.end {
+                return Ok(());
+            }
+            let i = lane.next;
+            if let Some(h) = lane.held.remove(&i) {
                 match h {
                     Held::Memory(bytes) => {
                         self.memory_used -= bytes.len();
                         let mut c = Cursor::new(bytes);
-                        self.write(i, Some(&mut c))?;
+                        self.write(l, i, Some(&mut c))?;
                     }
                     Held::Spilled(spill) => {
                         let f = File::open(&spill.path).map_err(|source| LayeringError::Spill {
@@ -183,26 +298,25 @@ impl Streamer<'_, '_> {
                             source,
                         })?;
                         let mut r = BufReader::with_capacity(64 * 1024, f);
-                        self.write(i, Some(&mut r))?;
+                        self.write(l, i, Some(&mut r))?;
                         drop(spill);
                     }
                 }
-            } else if streamed_archive(self.sources, self.entry(i)?).is_some() {
+            } else if streamed_archive(self.sources, self.entry(l, i)?).is_some() {
                 // Comes with the archive's pass.
                 return Ok(());
             } else {
-                self.write(i, None)?;
+                self.write(l, i, None)?;
             }
-            self.next += 1;
+            self.lane(l)?.next += 1;
         }
-        Ok(())
     }
 
-    /// Keeps an early entry until its turn.
-    fn hold(&mut self, i: usize, reader: &mut dyn Read) -> Result<(), LayeringError> {
-        let e = self.entry(i)?;
+    /// Keeps an early entry of lane `l` until its turn.
+    fn hold(&mut self, l: usize, i: usize, reader: &mut dyn Read) -> Result<(), LayeringError> {
+        let e = self.entry(l, i)?;
         let size = e.size;
-        let shown = e.dest.clone();
+        let shown = e.dest.as_str();
         let fits = usize::try_from(size)
             .ok()
             .and_then(|s| s.checked_add(self.memory_used))
@@ -212,11 +326,13 @@ impl Streamer<'_, '_> {
             reader
                 .take(size + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|err| package_io(err, &shown))?;
+                .map_err(|err| package_io(err, shown))?;
             self.memory_used += bytes.len();
-            self.stats.buffered_entries += 1;
-            self.stats.peak_buffered_bytes = self.stats.peak_buffered_bytes.max(self.memory_used);
-            self.held.insert(i, Held::Memory(bytes));
+            let used = self.memory_used;
+            let lane = self.lane(l)?;
+            lane.stats.buffered_entries += 1;
+            lane.stats.peak_buffered_bytes = lane.stats.peak_buffered_bytes.max(used);
+            lane.held.insert(i, Held::Memory(bytes));
             return Ok(());
         }
         let spill = Spill {
@@ -240,7 +356,7 @@ impl Streamer<'_, '_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(package_io(err, &shown)),
+                Err(err) => return Err(package_io(err, shown)),
             };
             out.write_all(buf.get(..n).unwrap_or_default())
                 .map_err(spill_err)?;
@@ -248,10 +364,185 @@ impl Streamer<'_, '_> {
         }
         out.flush().map_err(spill_err)?;
         drop(out);
-        self.stats.spilled_entries += 1;
-        self.stats.spilled_bytes += written;
-        self.held.insert(i, Held::Spilled(spill));
+        let lane = self.lane(l)?;
+        lane.stats.spilled_entries += 1;
+        lane.stats.spilled_bytes += written;
+        lane.held.insert(i, Held::Spilled(spill));
         Ok(())
+    }
+
+    /// Moves lane `l` forward through its segments as far as it can go without a pass; returns
+    /// the archive it now waits for, or `None` once every entry is written.
+    fn advance(&mut self, l: usize) -> Result<Option<&'a str>, LayeringError> {
+        loop {
+            let lane = self.lane(l)?;
+            let Some(seg) = lane.segments.get(lane.seg).copied() else {
+                return Ok(None);
+            };
+            lane.end = seg.end;
+            self.drain(l)?;
+            let lane = self.lane(l)?;
+            if lane.next < seg.end {
+                if let Some(a) = seg.archive {
+                    return Ok(Some(a));
+                }
+            }
+            lane.seg += 1;
+        }
+    }
+
+    /// One sequential pass over archive `name` for the lanes in `group`, each waiting for
+    /// its current segment's entries from it.
+    fn pass(&mut self, name: &str, group: &[usize]) -> Result<(), LayeringError> {
+        let archive = self
+            .sources
+            .get(name)
+            .ok_or_else(|| LayeringError::ArchiveNotOpen(name.to_string()))?;
+        let mut want: HashMap<&'a str, (usize, usize)> = HashMap::new();
+        for &l in group {
+            let lane = self.lane(l)?;
+            let entries = lane.entries;
+            for i in lane.next..lane.end {
+                if let Some(EntrySource::Nested { archive, path }) =
+                    entries.get(i).map(|e| &e.source)
+                {
+                    if archive == name {
+                        want.insert(path.as_str(), (l, i));
+                    }
+                }
+            }
+            lane.stats.passes += 1;
+        }
+        let mut waiting = group.len();
+        let mut failure: Option<LayeringError> = None;
+        let mut finished = false;
+        let result = archive.for_each_entry(|entry, reader| {
+            let Some(&(l, i)) = want.get(entry.path.as_str()) else {
+                return Ok(());
+            };
+            let step = self
+                .lane(l)
+                .map(|lane| (lane.next, lane.end))
+                .and_then(|(next, end)| {
+                    let step = if i == next {
+                        self.write(l, i, Some(reader)).and_then(|()| {
+                            self.lane(l)?.next += 1;
+                            self.drain(l)
+                        })
+                    } else if i > next {
+                        self.hold(l, i, reader)
+                    } else {
+                        Ok(())
+                    };
+                    let lane = self.lane(l)?;
+                    if next < end && lane.next >= lane.end {
+                        waiting -= 1;
+                    }
+                    step
+                });
+            match step {
+                Ok(()) if waiting == 0 => {
+                    // Everything these layers need from the archive is written: skip the rest.
+                    finished = true;
+                    Err(stop_signal())
+                }
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    failure = Some(e);
+                    Err(stop_signal())
+                }
+            }
+        });
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        if !finished {
+            result?;
+        }
+        for &l in group {
+            self.drain(l)?;
+            let lane = self.lane(l)?;
+            if lane.next < lane.end {
+                let missing = lane
+                    .entries
+                    .get(lane.next)
+                    .map(|e| match &e.source {
+                        EntrySource::Nested { path, .. } => path.clone(),
+                        _ => e.dest.clone(),
+                    })
+                    .unwrap_or_default();
+                return Err(LayeringError::MissingEntry {
+                    archive: name.to_string(),
+                    entry: missing,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every lane to its end, calling `done` for each as soon as its last entry is
+    /// written. Lanes waiting for the same archive share one pass over it, unless they want
+    /// the same entry of it (its content can be read only once per pass).
+    fn run<E: From<LayeringError>>(
+        &mut self,
+        done: &mut dyn FnMut(usize, Slot<'w>, StreamStats) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            let mut waiting: Vec<(usize, &'a str)> = Vec::new();
+            for l in 0..self.lanes.len() {
+                if self.lane(l)?.finished {
+                    continue;
+                }
+                match self.advance(l)? {
+                    Some(archive) => waiting.push((l, archive)),
+                    None => {
+                        let lane = self.lane(l)?;
+                        lane.finished = true;
+                        let writer = std::mem::replace(&mut lane.writer, Slot::Taken);
+                        let stats = std::mem::take(&mut lane.stats);
+                        done(l, writer, stats)?;
+                    }
+                }
+            }
+            let Some(&(_, name)) = waiting.first() else {
+                return Ok(());
+            };
+            let group = self.disjoint_group(name, &waiting)?;
+            self.pass(name, &group)?;
+        }
+    }
+
+    /// The lanes waiting for `name` whose wanted entries do not overlap (the first always
+    /// qualifies, so every round makes progress).
+    fn disjoint_group(
+        &mut self,
+        name: &str,
+        waiting: &[(usize, &str)],
+    ) -> Result<Vec<usize>, LayeringError> {
+        let mut taken: std::collections::HashSet<&'a str> = std::collections::HashSet::new();
+        let mut group = Vec::new();
+        for &(l, archive) in waiting {
+            if archive != name {
+                continue;
+            }
+            let lane = self.lane(l)?;
+            let paths: Vec<&'a str> = lane
+                .entries
+                .get(lane.next..lane.end)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| match &e.source {
+                    EntrySource::Nested { archive, path } if archive == name => Some(path.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if !group.is_empty() && paths.iter().any(|p| taken.contains(p)) {
+                continue;
+            }
+            taken.extend(paths);
+            group.push(l);
+        }
+        Ok(group)
     }
 }
 
@@ -272,113 +563,53 @@ pub fn write_layer(
     opts: &StreamOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<StreamStats, LayeringError> {
-    let entries = plan.entries.as_slice();
-    let mut st = Streamer {
+    let mut progress = |_: usize, n: u64| progress(n);
+    let mut st = Streamer::new(
         sources,
-        entries,
-        writer,
         opts,
-        progress,
-        next: 0,
-        end: 0,
-        held: HashMap::new(),
-        memory_used: 0,
-        stats: StreamStats::default(),
-    };
-    let mut start = 0;
-    while start < entries.len() {
-        // A segment: a run of entries needing at most one non-seekable archive; seekable
-        // entries in between are written as their turn comes.
-        let mut archive: Option<&str> = None;
-        let mut end = start;
-        while let Some(e) = entries.get(end) {
-            if let Some(a) = streamed_archive(sources, e) {
-                match archive {
-                    None => archive = Some(a),
-                    Some(x) if x == a => {}
-                    Some(_) => break,
-                }
-            }
-            end += 1;
-        }
-        st.next = start;
-        st.end = end;
-        st.drain()?;
-        if let Some(name) = archive {
-            if st.next < end {
-                pass(&mut st, name, end)?;
-            }
-        }
-        start = end;
-    }
-    Ok(st.stats)
+        &mut progress,
+        vec![(plan, Slot::Borrowed(writer))],
+    );
+    let mut stats = StreamStats::default();
+    st.run::<LayeringError>(&mut |_, _, s| {
+        stats = s;
+        Ok(())
+    })?;
+    Ok(stats)
 }
 
-/// One sequential pass over `name` covering entries up to `end`.
-fn pass(st: &mut Streamer<'_, '_>, name: &str, end: usize) -> Result<(), LayeringError> {
-    let sources = st.sources;
-    let entries = st.entries;
-    let archive = sources
-        .get(name)
-        .ok_or_else(|| LayeringError::ArchiveNotOpen(name.to_string()))?;
-    let want: HashMap<&str, usize> = (st.next..end)
-        .filter_map(|i| match entries.get(i).map(|e| &e.source) {
-            Some(EntrySource::Nested { archive, path }) if archive == name => {
-                Some((path.as_str(), i))
-            }
-            _ => None,
-        })
+/// A layer for [`write_layers`]: its plan and the writer its entries go to.
+pub struct LayerJob<'a> {
+    /// The layer's plan.
+    pub plan: &'a LayerPlan,
+    /// Where its entries go.
+    pub writer: LayerWriter,
+}
+
+/// Writes several layers at once, so that an archive deflated in the package is inflated
+/// once for all of them rather than once per layer: each sequential pass over such an archive
+/// feeds every layer waiting for entries of it, each layer through its own writer (compressing
+/// on its own threads) in its own order, their reorder buffers sharing one
+/// [`StreamOptions::memory_cap`]. `done(i, writer, stats)` receives job `i`'s writer as soon
+/// as its last entry is written (to finish it while the others go on); its error stops
+/// everything. `progress(i, n)` reports content bytes written to job `i`. The bytes of each
+/// layer are exactly those [`write_layer`] would write.
+pub fn write_layers<E: From<LayeringError>>(
+    sources: &Sources<'_>,
+    jobs: Vec<LayerJob<'_>>,
+    opts: &StreamOptions,
+    progress: &mut dyn FnMut(usize, u64),
+    done: &mut dyn FnMut(usize, LayerWriter, StreamStats) -> Result<(), E>,
+) -> Result<(), E> {
+    let lanes = jobs
+        .into_iter()
+        .map(|j| (j.plan, Slot::Owned(Box::new(j.writer))))
         .collect();
-    st.stats.passes += 1;
-    let mut failure: Option<LayeringError> = None;
-    let mut finished = false;
-    let result = archive.for_each_entry(|entry, reader| {
-        let Some(&i) = want.get(entry.path.as_str()) else {
-            return Ok(());
-        };
-        let step = if i == st.next {
-            st.write(i, Some(reader)).and_then(|()| {
-                st.next += 1;
-                st.drain()
-            })
-        } else if i > st.next {
-            st.hold(i, reader)
-        } else {
-            Ok(())
-        };
-        match step {
-            Ok(()) if st.next >= st.end => {
-                // Everything this layer needs from the archive is written: skip the rest.
-                finished = true;
-                Err(stop_signal())
-            }
-            Ok(()) => Ok(()),
-            Err(e) => {
-                failure = Some(e);
-                Err(stop_signal())
-            }
-        }
-    });
-    if let Some(f) = failure {
-        return Err(f);
-    }
-    if !finished {
-        result?;
-    }
-    st.drain()?;
-    if st.next < end {
-        let missing = st
-            .entries
-            .get(st.next)
-            .map(|e| match &e.source {
-                EntrySource::Nested { path, .. } => path.clone(),
-                _ => e.dest.clone(),
-            })
-            .unwrap_or_default();
-        return Err(LayeringError::MissingEntry {
-            archive: name.to_string(),
-            entry: missing,
-        });
-    }
-    Ok(())
+    let mut st = Streamer::new(sources, opts, progress, lanes);
+    st.run(&mut |i, slot, stats| match slot {
+        Slot::Owned(w) => done(i, *w, stats),
+        Slot::Borrowed(_) | Slot::Taken => Err(E::from(LayeringError::Layer(
+            LayerError::Pipeline("layer writer missing".into()),
+        ))),
+    })
 }

@@ -47,6 +47,74 @@ pub(crate) struct ZipIndex {
     pub(crate) by_name: HashMap<String, usize>,
     /// Entry data must end before this offset.
     cd_offset: u64,
+    /// The raw central directory it was parsed from, for [`NestedArchive::listing`].
+    listing: ArchiveListing,
+}
+
+/// How an entry of a zip is stored, as its central directory records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryCoding {
+    /// Compression method (0 stored, 8 deflate).
+    pub method: u16,
+    /// CRC-32 of the content.
+    pub crc32: u32,
+    /// Inflated size.
+    pub size: u64,
+    /// Size as stored.
+    pub compressed_size: u64,
+}
+
+impl EntryCoding {
+    /// Whether reading the entry means inflating it.
+    pub fn is_deflated(&self) -> bool {
+        self.method == METHOD_DEFLATED
+    }
+}
+
+/// The raw central directory of an archive, as read from it: enough to reopen the archive
+/// later without reading (or, for an archive deflated in the package, inflating) anything to
+/// find it. Reopening parses and validates it again with the same checks as a fresh read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveListing {
+    entry_count: u64,
+    cd_offset: u64,
+    central_directory: Vec<u8>,
+}
+
+const LISTING_MAGIC: &[u8; 8] = b"EPZIPCD1";
+
+impl ArchiveListing {
+    /// A self-describing byte form: magic, entry count, offset, then the directory.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + self.central_directory.len());
+        out.extend_from_slice(LISTING_MAGIC);
+        out.extend_from_slice(&self.entry_count.to_le_bytes());
+        out.extend_from_slice(&self.cd_offset.to_le_bytes());
+        out.extend_from_slice(&self.central_directory);
+        out
+    }
+
+    /// Reads [`to_bytes`](Self::to_bytes) output back; `None` if it is not one. The content is
+    /// only checked when an archive is opened from it.
+    pub fn from_bytes(bytes: &[u8]) -> Option<ArchiveListing> {
+        let mut f = Fields::new(bytes);
+        if f.bytes(LISTING_MAGIC.len())? != LISTING_MAGIC {
+            return None;
+        }
+        let entry_count = f.u64()?;
+        let cd_offset = f.u64()?;
+        let central_directory = bytes.get(f.pos..)?.to_vec();
+        Some(ArchiveListing {
+            entry_count,
+            cd_offset,
+            central_directory,
+        })
+    }
+
+    /// Number of entries it declares.
+    pub fn entry_count(&self) -> u64 {
+        self.entry_count
+    }
 }
 
 /// Where an archive's bytes come from.
@@ -312,6 +380,22 @@ pub(crate) fn read_index(
             )
         };
 
+    check_directory_bounds(entry_count, cd_size, cd_offset, cd_end, label, limits)?;
+
+    let cd = read_range(src, &tail, tail_start, cd_offset, cd_size, label)?;
+    parse_central_directory(cd, entry_count, cd_offset, label, limits)
+}
+
+/// Refuses a central directory that declares more than the limits allow or does not fit
+/// before `cd_end` (the zip64 record or end-of-central-directory record, or the archive's end).
+fn check_directory_bounds(
+    entry_count: u64,
+    cd_size: u64,
+    cd_offset: u64,
+    cd_end: u64,
+    label: &Label,
+    limits: &Limits,
+) -> Result<(), PackageError> {
     if entry_count > limits.max_entries {
         return Err(PackageError::ZipBomb {
             entry: label.archive.clone(),
@@ -339,8 +423,19 @@ pub(crate) fn read_index(
     if entry_count.saturating_mul(46) > cd_size {
         return Err(label.corrupt("central directory is shorter than its entry count"));
     }
+    Ok(())
+}
 
-    let cd = read_range(src, &tail, tail_start, cd_offset, cd_size, label)?;
+/// Parses and validates the raw central directory `cd` of `entry_count` records. Shared by a
+/// fresh read and by a listing cached from an earlier read ([`ArchiveListing`]), so a cached
+/// listing passes exactly the checks a fresh one does.
+fn parse_central_directory(
+    cd: Vec<u8>,
+    entry_count: u64,
+    cd_offset: u64,
+    label: &Label,
+    limits: &Limits,
+) -> Result<ZipIndex, PackageError> {
     let mut f = Fields::new(&cd);
     let capacity = usize::try_from(entry_count).unwrap_or(0);
     let mut records = Vec::with_capacity(capacity);
@@ -481,6 +576,11 @@ pub(crate) fn read_index(
         entries,
         by_name,
         cd_offset,
+        listing: ArchiveListing {
+            entry_count,
+            cd_offset,
+            central_directory: cd,
+        },
     })
 }
 
@@ -746,6 +846,45 @@ impl<'a> NestedArchive<'a> {
         })
     }
 
+    /// Opens an archive from a listing taken earlier from the same bytes (see
+    /// [`NestedArchive::listing`]): nothing is read until an entry is. The listing is parsed
+    /// and checked like a fresh central directory, and must fit inside the source.
+    pub(crate) fn open_listed(
+        source: ByteSource<'a>,
+        label: Label,
+        limits: Limits,
+        listing: &ArchiveListing,
+    ) -> Result<Self, PackageError> {
+        let cd_size = listing.central_directory.len() as u64;
+        check_directory_bounds(
+            listing.entry_count,
+            cd_size,
+            listing.cd_offset,
+            source.len(),
+            &label,
+            &limits,
+        )?;
+        let index = parse_central_directory(
+            listing.central_directory.clone(),
+            listing.entry_count,
+            listing.cd_offset,
+            &label,
+            &limits,
+        )?;
+        Ok(NestedArchive {
+            source,
+            index,
+            label,
+            limits,
+        })
+    }
+
+    /// The archive's central directory as read, to reopen it later with
+    /// [`DeploymentPackage::open_nested_listed`] without reading it again.
+    pub fn listing(&self) -> &ArchiveListing {
+        &self.index.listing
+    }
+
     /// The archive's name in errors: the package path, or the entry path of a nested archive.
     pub fn name(&self) -> &str {
         &self.label.archive
@@ -808,6 +947,21 @@ impl<'a> NestedArchive<'a> {
             rec,
             &self.limits,
         )))
+    }
+
+    /// How one entry is stored, from the central directory: `None` if there is no such entry.
+    pub(crate) fn coding(&self, path: &str) -> Option<EntryCoding> {
+        let rec = self
+            .index
+            .by_name
+            .get(normalize(path))
+            .and_then(|&i| self.index.records.get(i))?;
+        Some(EntryCoding {
+            method: rec.method,
+            crc32: rec.crc32,
+            size: rec.size,
+            compressed_size: rec.compressed_size,
+        })
     }
 
     /// For a stored entry of an archive on disk: the absolute byte range of its data in that

@@ -21,11 +21,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use archive::NestedArchive;
+pub use archive::{ArchiveListing, EntryCoding, NestedArchive};
 pub use error::PackageError;
 pub use ops_spec::{DatabaseSpec, OpsSpec};
 
@@ -157,6 +158,22 @@ pub struct DeploymentPackage {
     jdbc_drivers: Vec<Artifact>,
     activemq_libraries: Vec<Artifact>,
     version: Option<String>,
+    /// Bytes inflated out of deflated package entries so far (see [`Self::inflated_bytes`]).
+    inflated: AtomicU64,
+}
+
+/// Counts what a reader of a deflated package entry produces.
+struct CountInflated<'c, R> {
+    inner: R,
+    count: &'c AtomicU64,
+}
+
+impl<R: Read> Read for CountInflated<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Application names and the artifact-id fragment that identifies each.
@@ -258,6 +275,7 @@ impl DeploymentPackage {
             jdbc_drivers: Vec::new(),
             activemq_libraries: Vec::new(),
             version: None,
+            inflated: AtomicU64::new(0),
         };
         pkg.classify()?;
         Ok(pkg)
@@ -425,7 +443,17 @@ impl DeploymentPackage {
     /// [`PackageError`] (see [`PackageError::from_io`]).
     pub fn open_entry(&self, rel: &str) -> Result<Box<dyn Read + '_>, PackageError> {
         match &self.source {
-            Source::Zip(z) => z.open_entry(rel),
+            Source::Zip(z) => {
+                let reader = z.open_entry(rel)?;
+                if z.coding(rel).is_some_and(|c| c.is_deflated()) {
+                    Ok(Box::new(CountInflated {
+                        inner: reader,
+                        count: &self.inflated,
+                    }))
+                } else {
+                    Ok(reader)
+                }
+            }
             Source::Dir(d) => {
                 let entry = self.entry(rel).ok_or_else(|| PackageError::EntryNotFound {
                     archive: self.path.display().to_string(),
@@ -448,6 +476,42 @@ impl DeploymentPackage {
     /// in place when it is stored in the package zip or the package is a directory, through
     /// the package's inflater otherwise.
     pub fn open_nested(&self, rel: &str) -> Result<NestedArchive<'_>, PackageError> {
+        let (bytes, label) = self.nested_source(rel)?;
+        NestedArchive::open(bytes, label, self.limits.clone())
+    }
+
+    /// [`open_nested`](Self::open_nested) from a listing taken earlier from the same entry
+    /// ([`NestedArchive::listing`]): no central directory is read, so an archive deflated in
+    /// the package is not inflated until one of its entries is read. The caller must make sure
+    /// the entry did not change since (its [`EntryCoding`] is a good key); the listing is
+    /// still parsed and checked like a fresh one, and entry reads still check local headers,
+    /// sizes and CRCs.
+    pub fn open_nested_listed(
+        &self,
+        rel: &str,
+        listing: &ArchiveListing,
+    ) -> Result<NestedArchive<'_>, PackageError> {
+        let (bytes, label) = self.nested_source(rel)?;
+        NestedArchive::open_listed(bytes, label, self.limits.clone(), listing)
+    }
+
+    /// How a file of a zip package is stored (method, CRC-32, sizes); `None` for a directory
+    /// package or an unknown path.
+    pub fn entry_coding(&self, rel: &str) -> Option<EntryCoding> {
+        match &self.source {
+            Source::Zip(z) => z.coding(rel),
+            Source::Dir(_) => None,
+        }
+    }
+
+    /// Bytes inflated out of deflated entries of the package zip so far, by every reader of
+    /// this package (nested archives deflated in it included): what the caches of a build
+    /// save shows here.
+    pub fn inflated_bytes(&self) -> u64 {
+        self.inflated.load(Ordering::Relaxed)
+    }
+
+    fn nested_source(&self, rel: &str) -> Result<(ByteSource<'_>, Label), PackageError> {
         let entry = self
             .entry(rel)
             .filter(|e| e.kind == EntryKind::File)
@@ -478,7 +542,7 @@ impl DeploymentPackage {
                 },
             },
         };
-        NestedArchive::open(bytes, label, self.limits.clone())
+        Ok((bytes, label))
     }
 
     /// The environment names in the ext-data jar (`environments/<env>/...`), sorted; empty
