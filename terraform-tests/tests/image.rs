@@ -377,3 +377,55 @@ fn import_block_adopts_an_existing_image_without_rebuilding() {
     );
     adopt.ok(&["destroy", "-auto-approve", "-no-color"]);
 }
+
+#[test]
+fn any_oci_registry_by_host_without_ecr() {
+    let env = TestEnv::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("package.zip");
+    synthetic::write_zip(&SynthOptions::small(25), &pkg).unwrap();
+    // No AWS at all: the repository names its registry host.
+    let repo = format!("{}/{}", env.registry, unique_repo("search"));
+    let config = format!(
+        r#"{HEADER}
+provider "ep" {{}}
+resource "ep_image" "search" {{
+  repository         = "{repo}"
+  tags               = ["plain"]
+  deployment_package = "{}"
+  service            = "search"
+  platforms          = ["linux/amd64", "linux/arm64"]
+}}
+"#,
+        pkg.display()
+    );
+    let mut wd = Workdir::new(&[("main.tf", &config)]);
+    wd.set_env("AWS_REGION", "");
+    wd.init();
+    wd.apply();
+    wd.assert_plan_empty(false);
+    wd.assert_plan_empty(true);
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:plain"))
+        .output()
+        .expect("skopeo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        index["manifests"].as_array().map(Vec::len),
+        Some(2),
+        "two platforms make an image index: {index:#}"
+    );
+    wd.ok(&["destroy", "-auto-approve", "-no-color"]);
+    let gone = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:plain"))
+        .output()
+        .expect("skopeo");
+    assert!(!gone.status.success(), "image left after destroy");
+}

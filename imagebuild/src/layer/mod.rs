@@ -90,10 +90,13 @@ impl Compression {
 
     /// A string naming everything that determines the compressed bytes
     /// (algorithm, level, chunking, library), for cache keys.
+    /// Part of the cache key: anything that changes blob bytes for the same
+    /// input (the incompressible-chunk probe is version 1) must change it.
     pub fn cache_id(&self) -> String {
+        const PROBE_VERSION: u32 = 1;
         match self {
             Compression::Gzip { level } => {
-                format!("gzip-{level}-zlibrs-chunk{CHUNK_SIZE}")
+                format!("gzip-{level}-zlibrs-chunk{CHUNK_SIZE}-probe{PROBE_VERSION}")
             }
             Compression::Zstd { level } => {
                 format!("zstd-{level}-libzstd{}", zstd::zstd_safe::version_number())

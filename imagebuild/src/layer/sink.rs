@@ -90,10 +90,49 @@ fn compressor(level: u32) -> Compress {
     Compress::new(flate2::Compression::new(level), false)
 }
 
+/// Bytes of each probe window of [`looks_incompressible`].
+const PROBE_WINDOW: usize = 4096;
+/// Probe windows per chunk, spread evenly over it.
+const PROBE_WINDOWS: usize = 4;
+
+/// Whether every probe window of `data` fails to shrink by 3 %: jars and
+/// other already-compressed content. Deflating such a chunk only to throw
+/// the result away for stored blocks was most of a cold build's CPU. A chunk
+/// with any compressible window (class files, text) is compressed as usual.
+/// Depends only on the bytes, so the output stays deterministic.
+fn looks_incompressible(c: &mut Compress, data: &[u8]) -> io::Result<bool> {
+    if data.len() < PROBE_WINDOW * PROBE_WINDOWS * 4 {
+        return Ok(false);
+    }
+    let stride = data.len() / PROBE_WINDOWS;
+    let mut out = Vec::with_capacity(PROBE_WINDOW * 2);
+    for i in 0..PROBE_WINDOWS {
+        let start = i * stride;
+        let window = &data[start..start + PROBE_WINDOW];
+        c.reset();
+        out.clear();
+        c.compress_vec(window, &mut out, FlushCompress::Finish)
+            .map_err(io::Error::other)?;
+        if out.len() * 100 < window.len() * 97 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Compresses one chunk into an independent raw-deflate run.
 fn deflate_chunk(c: &mut Compress, data: &[u8], last: bool) -> io::Result<Deflated> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(data);
+    if looks_incompressible(c, data)? {
+        let mut out = Vec::with_capacity(stored_len(data.len()));
+        write_stored(data, last, &mut out);
+        return Ok(Deflated {
+            data: out,
+            crc,
+            last,
+        });
+    }
     // Independent runs: nothing carries over from the previous chunk.
     c.reset();
     let base = c.total_in();

@@ -64,7 +64,8 @@ impl RetryPolicy {
 pub struct ClientOptions {
     /// Registries (`host[:port]`) that may be reached over plain HTTP or with
     /// TLS verification off: HTTPS without verification is tried first,
-    /// plain HTTP if that cannot connect.
+    /// plain HTTP if that cannot connect. Loopback registries (`localhost`,
+    /// 127.0.0.0/8, `[::1]`) are always treated so, plain HTTP first.
     pub insecure_registries: Vec<String>,
     /// Registry host → base URL (`http://127.0.0.1:5002`) to use instead of
     /// `https://<host>`, e.g. to reach an emulated ECR's registry. The
@@ -329,23 +330,30 @@ impl RegistryClient {
                                 RegistryError::InvalidArgument(format!("registry {name:?}: {e}"))
                             })
                         };
-                        if self
-                            .inner
-                            .opts
-                            .insecure_registries
-                            .iter()
-                            .any(|r| r == name)
+                        // Loopback registries are trusted as insecure, as Docker does.
+                        if is_loopback(name)
+                            || self
+                                .inner
+                                .opts
+                                .insecure_registries
+                                .iter()
+                                .any(|r| r == name)
                         {
-                            vec![
-                                Endpoint {
-                                    base: parse("https")?,
-                                    insecure: true,
-                                },
-                                Endpoint {
-                                    base: parse("http")?,
-                                    insecure: true,
-                                },
-                            ]
+                            let https = Endpoint {
+                                base: parse("https")?,
+                                insecure: true,
+                            };
+                            let http = Endpoint {
+                                base: parse("http")?,
+                                insecure: true,
+                            };
+                            // A registry on loopback almost always speaks plain
+                            // HTTP: ask that first and spare a TLS handshake.
+                            if is_loopback(host) {
+                                vec![http, https]
+                            } else {
+                                vec![https, http]
+                            }
                         } else {
                             vec![Endpoint {
                                 base: parse("https")?,
@@ -1838,5 +1846,32 @@ mod tests {
         assert_eq!(retry_after(&h, &p), Some(Duration::from_secs(5)));
         h.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("0"));
         assert_eq!(retry_after(&h, &p), Some(Duration::ZERO));
+    }
+}
+
+/// Whether `host[:port]` names this machine (`localhost`, 127.0.0.0/8, `[::1]`).
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::is_loopback;
+
+    #[test]
+    fn recognises_loopback_hosts() {
+        assert!(is_loopback("127.0.0.1:5001"));
+        assert!(is_loopback("127.1.2.3"));
+        assert!(is_loopback("localhost:5000"));
+        assert!(is_loopback("[::1]:5000"));
+        assert!(!is_loopback("registry.example.com:5000"));
+        assert!(!is_loopback("10.0.0.1:5000"));
     }
 }
