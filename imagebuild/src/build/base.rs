@@ -59,18 +59,8 @@ pub(crate) async fn resolve(
         let (digest, bytes) = if is_index {
             let index: OciImageIndex = serde_json::from_slice(&top.bytes)
                 .map_err(|e| json_err(reference, "base index", e))?;
-            let entry = index
-                .manifests
-                .iter()
-                .find(|m| {
-                    m.platform.as_ref().is_some_and(|p| {
-                        platform.matches(
-                            &p.os.to_string(),
-                            &p.architecture.to_string(),
-                            p.variant.as_deref(),
-                        )
-                    })
-                })
+            let entry = platform
+                .find_in(&index)
                 .ok_or_else(|| BuildError::BasePlatform {
                     reference: reference.to_string(),
                     platform: platform.to_string(),

@@ -63,6 +63,22 @@ impl Platform {
             && self.architecture == arch
             && (variant.is_none() || self.variant.is_none() || self.variant.as_deref() == variant)
     }
+
+    /// The entry of `index` for this platform, if it has one.
+    pub(crate) fn find_in<'i>(
+        &self,
+        index: &'i oci_client::manifest::OciImageIndex,
+    ) -> Option<&'i oci_client::manifest::ImageIndexEntry> {
+        index.manifests.iter().find(|m| {
+            m.platform.as_ref().is_some_and(|p| {
+                self.matches(
+                    &p.os.to_string(),
+                    &p.architecture.to_string(),
+                    p.variant.as_deref(),
+                )
+            })
+        })
+    }
 }
 
 impl std::fmt::Display for Platform {

@@ -218,18 +218,8 @@ pub fn read_oci_layout_image(
             what: "image index".into(),
             source,
         })?;
-        let m = ix
-            .manifests
-            .iter()
-            .find(|m| {
-                m.platform.as_ref().is_some_and(|p| {
-                    platform.matches(
-                        &p.os.to_string(),
-                        &p.architecture.to_string(),
-                        p.variant.as_deref(),
-                    )
-                })
-            })
+        let m = platform
+            .find_in(&ix)
             .ok_or_else(|| bad(format!("no {platform} image in index {tag:?}")))?;
         manifest_digest = m.digest.clone();
         bytes = read_blob(&manifest_digest)?;
