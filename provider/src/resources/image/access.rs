@@ -50,6 +50,24 @@ fn new_client(endpoint_overrides: HashMap<String, String>) -> Result<RegistryCli
 }
 
 impl RegistryAccess {
+    /// The client for registries named by host (Docker config credentials).
+    async fn generic_client(&self) -> Result<RegistryClient, Diagnostics> {
+        Ok(self
+            .generic
+            .get_or_try_init(|| async { new_client(HashMap::new()) })
+            .await?
+            .clone())
+    }
+
+    /// The client for the account's ECR registry, and that registry's host.
+    async fn ecr_client(
+        &self,
+        aws: impl FnOnce() -> Result<Arc<AwsClients>, Diagnostics>,
+    ) -> Result<(RegistryClient, String), Diagnostics> {
+        let aws = aws()?;
+        Ok(self.ecr.get_or_try_init(|| ecr_client(aws)).await?.clone())
+    }
+
     /// The target for a repository argument: `host/repo` for any registry,
     /// or a bare name for ECR in the provider's account and region.
     pub async fn target(
@@ -59,11 +77,7 @@ impl RegistryAccess {
     ) -> Result<Target, Diagnostics> {
         match split_repository(repository) {
             (Some(host), path) => {
-                let client = self
-                    .generic
-                    .get_or_try_init(|| async { new_client(HashMap::new()) })
-                    .await?
-                    .clone();
+                let client = self.generic_client().await?;
                 let repo = RepoRef::new(host, path).map_err(|e| diag("Invalid repository", e))?;
                 Ok(Target {
                     repo,
@@ -72,8 +86,7 @@ impl RegistryAccess {
                 })
             }
             (None, path) => {
-                let aws = aws()?;
-                let (client, host) = self.ecr.get_or_try_init(|| ecr_client(aws)).await?.clone();
+                let (client, host) = self.ecr_client(aws).await?;
                 let repo = RepoRef::new(&host, path).map_err(|e| diag("Invalid repository", e))?;
                 Ok(Target {
                     repo,
@@ -141,17 +154,9 @@ impl RegistryAccess {
         }
         let tag = parsed.tag().unwrap_or("latest").to_owned();
         let client = if repo.registry.contains(".dkr.ecr.") {
-            let aws = aws()?;
-            self.ecr
-                .get_or_try_init(|| ecr_client(aws))
-                .await?
-                .0
-                .clone()
+            self.ecr_client(aws).await?.0
         } else {
-            self.generic
-                .get_or_try_init(|| async { new_client(HashMap::new()) })
-                .await?
-                .clone()
+            self.generic_client().await?
         };
         match client.head_manifest(&repo, &tag).await {
             Ok(Some(h)) => Ok(h.digest),
