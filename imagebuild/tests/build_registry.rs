@@ -8,14 +8,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use ep_imagebuild::build::{self, Base, BlobPush, BuildReport, BuildRequest, NoProgress, Output};
 use ep_imagebuild::layering::Service;
 use ep_imagebuild::package::{DeploymentPackage, EntryKind};
-use ep_imagebuild::registry::{ClientOptions, RegistryClient, RetryPolicy};
+use ep_imagebuild::registry::{ClientOptions, RegistryClient};
 use ep_imagebuild::synthetic::{self, SynthOptions};
-use support::proxy::{FaultProxy, ProxyConfig};
+use support::proxy::{patient_retry, FaultProxy, ProxyConfig};
 use support::{skopeo_inspect, testenv, unique_repo};
 
 const BUSYBOX: &str = "/bin/busybox";
@@ -466,19 +465,7 @@ async fn pushes_through_a_faulty_proxy_give_the_clean_digest() {
             bearer: None,
         })
         .await;
-        let mut endpoints = HashMap::new();
-        endpoints.insert(proxy.host_port(), proxy.url());
-        let client = RegistryClient::new(ClientOptions {
-            endpoint_overrides: endpoints,
-            retry: RetryPolicy {
-                max_attempts: 10,
-                initial_backoff: Duration::from_millis(5),
-                max_backoff: Duration::from_millis(200),
-                max_retry_after: Duration::from_secs(1),
-            },
-            ..ClientOptions::default()
-        })
-        .unwrap();
+        let client = proxy.client(patient_retry());
         let repo = unique_repo("build-faults");
         let report = build::build(
             &request(

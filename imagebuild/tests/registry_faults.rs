@@ -11,23 +11,11 @@ use std::time::Duration;
 use ep_imagebuild::registry::{
     ClientOptions, PushOutcome, RegistryClient, RegistryError, RepoRef, RetryPolicy, StaticAuth,
 };
-use support::proxy::{BearerFront, FaultProxy, ProxyConfig};
+use support::proxy::{patient_retry, BearerFront, FaultProxy, ProxyConfig};
 use support::{build_image, random_blob_file, testenv, unique_repo, TestImage};
 
 fn proxied_client(proxy: &FaultProxy) -> RegistryClient {
-    let mut endpoints = HashMap::new();
-    endpoints.insert(proxy.host_port(), proxy.url());
-    RegistryClient::new(ClientOptions {
-        endpoint_overrides: endpoints,
-        retry: RetryPolicy {
-            max_attempts: 10,
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(200),
-            max_retry_after: Duration::from_secs(1),
-        },
-        ..ClientOptions::default()
-    })
-    .unwrap()
+    proxy.client(patient_retry())
 }
 
 fn plain_client(registry: &str) -> RegistryClient {
@@ -131,19 +119,12 @@ async fn gives_up_after_bounded_attempts() {
         bearer: None,
     })
     .await;
-    let mut endpoints = HashMap::new();
-    endpoints.insert(proxy.host_port(), proxy.url());
-    let client = RegistryClient::new(ClientOptions {
-        endpoint_overrides: endpoints,
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(5),
-            max_retry_after: Duration::from_millis(5),
-        },
-        ..ClientOptions::default()
-    })
-    .unwrap();
+    let client = proxy.client(RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        max_retry_after: Duration::from_millis(5),
+    });
     let repo = RepoRef::new(proxy.host_port(), unique_repo("giveup")).unwrap();
     let err = client.list_tags(&repo).await.unwrap_err();
     let msg = err.to_string();

@@ -89,7 +89,32 @@ impl Drop for FaultProxy {
     }
 }
 
+/// Retries patient enough to get through a 20 % fault rate, with short waits.
+pub fn patient_retry() -> ep_imagebuild::registry::RetryPolicy {
+    ep_imagebuild::registry::RetryPolicy {
+        max_attempts: 10,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(200),
+        max_retry_after: Duration::from_secs(1),
+    }
+}
+
 impl FaultProxy {
+    /// A registry client that reaches this proxy's host over plain HTTP.
+    pub fn client(
+        &self,
+        retry: ep_imagebuild::registry::RetryPolicy,
+    ) -> ep_imagebuild::registry::RegistryClient {
+        let mut endpoints = HashMap::new();
+        endpoints.insert(self.host_port(), self.url());
+        ep_imagebuild::registry::RegistryClient::new(ep_imagebuild::registry::ClientOptions {
+            endpoint_overrides: endpoints,
+            retry,
+            ..Default::default()
+        })
+        .expect("registry client")
+    }
+
     /// Starts listening on 127.0.0.1 (ephemeral port).
     pub async fn start(cfg: ProxyConfig) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
