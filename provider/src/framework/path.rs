@@ -26,6 +26,11 @@ impl AttrPath {
         AttrPath(vec![PathStep::Attr(name.into())])
     }
 
+    /// A path from its steps, outermost first.
+    pub fn from_steps(steps: Vec<PathStep>) -> Self {
+        AttrPath(steps)
+    }
+
     /// This path extended by an attribute name.
     pub fn attr(mut self, name: impl Into<String>) -> Self {
         self.0.push(PathStep::Attr(name.into()));

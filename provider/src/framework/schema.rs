@@ -22,6 +22,18 @@ pub enum Presence {
     OptionalComputed,
 }
 
+/// What a plan says about a computed attribute when the resource changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Recompute {
+    /// Unknown after any change: the apply decides it anew (the default).
+    #[default]
+    OnAnyChange,
+    /// Keeps its prior value while these attributes are known and
+    /// unchanged; unknown otherwise. An empty list keeps it always, as
+    /// terraform-plugin-framework's "use state for unknown" does.
+    Unless(Vec<String>),
+}
+
 /// One attribute of a [`Block`].
 #[derive(Clone, Debug)]
 pub struct Attribute {
@@ -37,6 +49,10 @@ pub struct Attribute {
     pub description: String,
     /// Deprecated attributes still work but warn.
     pub deprecated: bool,
+    /// A change replaces the object instead of updating it.
+    pub force_new: bool,
+    /// For computed attributes: when an update keeps the prior value.
+    pub recompute: Recompute,
 }
 
 impl Attribute {
@@ -48,6 +64,8 @@ impl Attribute {
             sensitive: false,
             description: String::new(),
             deprecated: false,
+            force_new: false,
+            recompute: Recompute::OnAnyChange,
         }
     }
 
@@ -81,6 +99,27 @@ impl Attribute {
     pub fn sensitive(mut self) -> Self {
         self.sensitive = true;
         self
+    }
+
+    /// A change to this attribute replaces the object.
+    pub fn force_new(mut self) -> Self {
+        self.force_new = true;
+        self
+    }
+
+    /// A computed attribute that keeps its prior value on update while
+    /// `inputs` are known and unchanged (all updates, if `inputs` is empty).
+    pub fn keep_unless_changed(mut self, inputs: &[&str]) -> Self {
+        self.recompute = Recompute::Unless(inputs.iter().map(|s| (*s).to_owned()).collect());
+        self
+    }
+
+    /// Whether the provider may set the value.
+    pub fn is_computed(&self) -> bool {
+        matches!(
+            self.presence,
+            Presence::Computed | Presence::OptionalComputed
+        )
     }
 
     fn to_proto(&self) -> pb::schema::Attribute {

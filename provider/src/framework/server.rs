@@ -14,10 +14,12 @@ use tonic::{Request, Response, Status};
 
 use super::diagnostics::{Diagnostic, Diagnostics};
 use super::dynamic::{self, Type, Value};
+use super::operation::Stopper;
 use super::schema::Schema;
 use super::state_upgrade;
 use super::traits::{
-    ApplyRequest, ConfigureRequest, DataSource, PlanRequest, Provider, Resource, StateResponse,
+    ApplyRequest, ConfigureRequest, DataSource, PlanRequest, Provider, ReadRequest, Resource,
+    StateResponse,
 };
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -29,6 +31,7 @@ pub struct ProviderService {
     provider_schema: Schema,
     resources: HashMap<&'static str, (Arc<dyn Resource>, Schema)>,
     data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema)>,
+    stopper: Stopper,
 }
 
 impl ProviderService {
@@ -49,6 +52,7 @@ impl ProviderService {
             provider,
             resources,
             data_sources,
+            stopper: Stopper::default(),
         }
     }
 
@@ -328,7 +332,12 @@ impl pb::provider_server::Provider for ProviderService {
                 }))
             }
         };
-        let (new_state, private, diags) = state_answer(r.read(state, req.private).await, &ty);
+        let read = r.read(ReadRequest {
+            state,
+            private: req.private,
+            stop: self.stopper.token(),
+        });
+        let (new_state, private, diags) = state_answer(read.await, &ty);
         Ok(Response::new(pb::read_resource::Response {
             new_state,
             diagnostics: diags.to_proto(),
@@ -363,6 +372,7 @@ impl pb::provider_server::Provider for ProviderService {
                     proposed_new_state,
                     config,
                     prior_private: req.prior_private,
+                    stop: self.stopper.token(),
                 })
                 .await;
             let mut diags = out.diagnostics;
@@ -416,6 +426,7 @@ impl pb::provider_server::Provider for ProviderService {
                 planned_state: decode(req.planned_state.as_ref(), &ty)?,
                 config: decode(req.config.as_ref(), &ty)?,
                 planned_private: req.planned_private.clone(),
+                stop: self.stopper.token(),
             })
         })();
         let apply = match decoded {
@@ -445,7 +456,7 @@ impl pb::provider_server::Provider for ProviderService {
         let req = req.into_inner();
         let imported = async {
             let (r, schema) = self.resource(&req.type_name)?;
-            let state = r.import(&req.id).await?;
+            let state = r.import(&req.id, self.stopper.token()).await?;
             encode(&state, &schema.value_type())
         }
         .await;
@@ -721,6 +732,8 @@ impl pb::provider_server::Provider for ProviderService {
         &self,
         _req: Request<pb::stop_provider::Request>,
     ) -> RpcResult<pb::stop_provider::Response> {
+        tracing::info!("Terraform asked the provider to stop: cancelling running operations");
+        self.stopper.stop();
         self.provider.stop();
         Ok(Response::new(pb::stop_provider::Response {
             error: String::new(),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 use super::diagnostics::{Diagnostic, Diagnostics};
 use super::dynamic::Value;
@@ -52,6 +53,8 @@ pub struct PlanRequest {
     pub config: Value,
     /// Opaque provider data saved with the prior state.
     pub prior_private: Vec<u8>,
+    /// Cancelled when Terraform asks the provider to stop.
+    pub stop: CancellationToken,
 }
 
 /// A planned change.
@@ -76,6 +79,18 @@ pub struct ApplyRequest {
     pub config: Value,
     /// Opaque data from plan.
     pub planned_private: Vec<u8>,
+    /// Cancelled when Terraform asks the provider to stop.
+    pub stop: CancellationToken,
+}
+
+/// A refresh; see [`Resource::read`].
+pub struct ReadRequest {
+    /// The stored state.
+    pub state: Value,
+    /// Opaque data kept with it.
+    pub private: Vec<u8>,
+    /// Cancelled when Terraform asks the provider to stop.
+    pub stop: CancellationToken,
 }
 
 /// The outcome of a change or a read. On failure `new_state` must still say
@@ -110,15 +125,21 @@ pub trait Resource: Send + Sync + 'static {
     async fn apply(&self, req: ApplyRequest) -> StateResponse;
 
     /// Refreshes state from the real object; a null `new_state` means it is gone.
-    async fn read(&self, state: Value, private: Vec<u8>) -> StateResponse;
+    async fn read(&self, req: ReadRequest) -> StateResponse;
 
     /// Builds state for an existing object from an import ID.
-    async fn import(&self, _id: &str) -> Result<Value, Diagnostics> {
+    async fn import(&self, _id: &str, _stop: CancellationToken) -> Result<Value, Diagnostics> {
         Err(Diagnostic::error(
             "Import not supported",
             format!("{} cannot be imported.", self.type_name()),
         )
         .into())
+    }
+
+    /// Checks that the resource's typed model and its schema agree; see
+    /// [`super::model::check_model`]. Untyped resources have nothing to check.
+    fn check_model(&self) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -138,4 +159,9 @@ pub trait DataSource: Send + Sync + 'static {
 
     /// Reads the data; `config` is wholly known.
     async fn read(&self, config: Value) -> (Value, Diagnostics);
+
+    /// Checks that the typed model and the schema agree.
+    fn check_model(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

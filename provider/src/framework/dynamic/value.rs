@@ -209,6 +209,36 @@ impl Value {
         }
     }
 
+    /// This value shaped as type `t`: lists, sets and tuples take the kind
+    /// the type names, maps and objects likewise, and an object gains the
+    /// attributes it lacks as null and loses those the type does not have.
+    /// Values that fit nowhere are left as they are for the encoder to refuse.
+    pub fn fit(self, t: &Type) -> Value {
+        match (self, t) {
+            (v @ (Value::Null | Value::Unknown(_)), _) | (v, Type::Dynamic) => v,
+            (Value::List(v) | Value::Set(v) | Value::Tuple(v), Type::List(et)) => {
+                Value::List(v.into_iter().map(|e| e.fit(et)).collect())
+            }
+            (Value::List(v) | Value::Set(v) | Value::Tuple(v), Type::Set(et)) => {
+                Value::Set(v.into_iter().map(|e| e.fit(et)).collect())
+            }
+            (Value::List(v) | Value::Set(v) | Value::Tuple(v), Type::Tuple(ets))
+                if v.len() == ets.len() =>
+            {
+                Value::Tuple(v.into_iter().zip(ets).map(|(e, et)| e.fit(et)).collect())
+            }
+            (Value::Map(m) | Value::Object(m), Type::Map(et)) => {
+                Value::Map(m.into_iter().map(|(k, e)| (k, e.fit(et))).collect())
+            }
+            (Value::Map(mut m) | Value::Object(mut m), Type::Object(ats)) => Value::Object(
+                ats.iter()
+                    .map(|(k, at)| (k.clone(), m.remove(k).unwrap_or(Value::Null).fit(at)))
+                    .collect(),
+            ),
+            (v, _) => v,
+        }
+    }
+
     /// The most specific type this value has, used to label values written
     /// under `dynamic`. Nulls and unknowns give `dynamic`; a collection's
     /// element type merges its elements' types, falling back to `dynamic`

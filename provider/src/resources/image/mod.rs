@@ -177,11 +177,15 @@ impl Resource for Image {
         build::create_or_update(&self.data, req).await
     }
 
-    async fn read(&self, state: Value, private: Vec<u8>) -> StateResponse {
-        build::refresh(&self.data, state, private).await
+    async fn read(&self, req: crate::framework::ReadRequest) -> StateResponse {
+        build::refresh(&self.data, req.state, req.private).await
     }
 
-    async fn import(&self, id: &str) -> Result<Value, Diagnostics> {
+    async fn import(
+        &self,
+        id: &str,
+        _stop: tokio_util::sync::CancellationToken,
+    ) -> Result<Value, Diagnostics> {
         build::import(&self.data, id).await
     }
 }
