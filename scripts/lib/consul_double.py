@@ -743,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         srv.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
-    except OSError:
+    except (OSError, ValueError):
         pass  # the listening socket was closed by fault mode 'down'
     return 0
 

@@ -74,9 +74,10 @@ def admin(base: str, action: str) -> None:
 
 def run_checks(host: str, port: int, token: str, private: bool) -> None:
     base = f"http://{host}:{port}"
+    # py-consul prefers $CONSUL_HTTP_TOKEN to the token argument: keep it out of the checks.
+    os.environ.pop("CONSUL_HTTP_TOKEN", None)
     c = consul.Consul(host=host, port=port, token=token)
     anon = consul.Consul(host=host, port=port, token=None)
-    os.environ.pop("CONSUL_HTTP_TOKEN", None)
     p = f"check-{uuid.uuid4().hex[:8]}/"
 
     # KV put / get, flags, index.
