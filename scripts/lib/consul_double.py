@@ -728,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = type("BoundHandler", (Handler,), {"double": double})
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 128  # parallel tests share one double
     srv = ThreadingHTTPServer((args.host, args.port), handler)
     double.server = srv
     port = srv.server_address[1]
