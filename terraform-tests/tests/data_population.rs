@@ -214,6 +214,34 @@ fn reset_and_update_author_and_live() {
         "author"
     );
 
+    // The bin/ wrapper runs the same launcher.
+    let o = Command::new(staged.tool.join("bin/data-population.sh"))
+        .arg("--dataDirectory")
+        .arg(&staged.ext)
+        .arg(format!("--configDirectory={}", fresh.display()))
+        .arg("update-db")
+        .output()
+        .expect("run bin/data-population.sh");
+    assert!(o.status.success(), "{}", text(&o));
+
+    // An applied change set whose text changed is refused (exit 6).
+    let changelog = staged.ext.join(synthetic::EXT_DATA_SQL_CHANGELOG);
+    let original = std::fs::read_to_string(&changelog).expect("read changelog");
+    std::fs::write(
+        &changelog,
+        original.replacen("'Author Preview Store'", "'Renamed Store'", 1),
+    )
+    .expect("edit changelog");
+    let changed = staged.run(&fresh, "update-db");
+    std::fs::write(&changelog, &original).expect("restore changelog");
+    assert_eq!(changed.status.code(), Some(6), "{}", text(&changed));
+    assert!(
+        String::from_utf8_lossy(&changed.stderr)
+            .contains("ext-data-author-1::ep was applied with checksum"),
+        "{}",
+        text(&changed)
+    );
+
     // One run per database: a held lock is reported, and nothing is applied.
     q("UPDATE commerce_fresh.DATABASECHANGELOGLOCK SET LOCKED=1, LOCKEDBY='other-host (pid 1)', LOCKGRANTED=NOW()");
     let locked = staged.run(&fresh, "update-db");
