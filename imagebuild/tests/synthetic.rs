@@ -172,3 +172,68 @@ fn version_option_and_bad_options() {
         Err(SynthError::InvalidOptions(_))
     ));
 }
+
+#[test]
+fn data_population_tool_and_sql_changelog() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("p.zip");
+    synthetic::write_zip(&SynthOptions::small(4), &out).unwrap();
+    let pkg = DeploymentPackage::open(&out).unwrap();
+
+    // The tool: an executable launcher at the top (plus the bin/ wrapper) and its jars.
+    let tool = pkg
+        .open_nested(&pkg.tool("data-population").unwrap().path)
+        .unwrap();
+    let launcher = tool.entry("data-population.sh").unwrap();
+    assert_eq!(launcher.mode, Some(0o755));
+    let mut text = String::new();
+    tool.open_entry("data-population.sh")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, synthetic::DATA_POPULATION_LAUNCHER);
+    assert!(text.starts_with("#!/usr/bin/env bash\n"));
+    assert_eq!(
+        tool.entry("bin/data-population.sh").unwrap().mode,
+        Some(0o755)
+    );
+
+    // The ext-data jar: a formatted-SQL changelog with per-environment contexts, and the
+    // environments' settings files the tool reads.
+    let ext = pkg.open_nested(&pkg.ext_data().unwrap().path).unwrap();
+    let mut sql = String::new();
+    ext.open_entry(synthetic::EXT_DATA_SQL_CHANGELOG)
+        .unwrap()
+        .read_to_string(&mut sql)
+        .unwrap();
+    assert!(sql.starts_with("--liquibase formatted sql\n"));
+    assert!(sql.contains("--changeset ep:ext-data-author-1 context:author\n"));
+    assert!(sql.contains("--changeset ep:ext-data-live-1 context:live\n"));
+    assert_eq!(sql.matches("INSERT INTO TPRODUCTSKU").count(), 12);
+    for env in ["author", "live"] {
+        assert!(ext
+            .entry(&format!("environments/{env}/database.properties"))
+            .is_some());
+        let mut props = String::new();
+        ext.open_entry(&format!("environments/{env}/data-population.properties"))
+            .unwrap()
+            .read_to_string(&mut props)
+            .unwrap();
+        assert!(props.contains(&format!("liquibase.contexts=default,{env}")));
+    }
+
+    // Deterministic, and the seed changes the catalogue.
+    let again = tmp.path().join("again.zip");
+    synthetic::write_zip(&SynthOptions::small(4), &again).unwrap();
+    assert_eq!(fs::read(&out).unwrap(), fs::read(&again).unwrap());
+    let other = tmp.path().join("other.zip");
+    synthetic::write_zip(&SynthOptions::small(5), &other).unwrap();
+    let pkg5 = DeploymentPackage::open(&other).unwrap();
+    let ext5 = pkg5.open_nested(&pkg5.ext_data().unwrap().path).unwrap();
+    let mut sql5 = String::new();
+    ext5.open_entry(synthetic::EXT_DATA_SQL_CHANGELOG)
+        .unwrap()
+        .read_to_string(&mut sql5)
+        .unwrap();
+    assert_ne!(sql, sql5);
+}

@@ -11,7 +11,9 @@
 //! must both be empty, optional import with every attribute compared,
 //! destroy, and a check through the API that nothing is left.
 
+pub mod consul;
 pub mod env;
+pub mod mariadb;
 mod scenario;
 mod workdir;
 

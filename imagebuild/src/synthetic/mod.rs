@@ -5,6 +5,11 @@
 //! `WEB-INF/classes`, the data population tool zip, the ext-data jar with its environments,
 //! the JDBC driver, the ActiveMQ client jars and `ops-spec.json`.
 //!
+//! The data population tool really works, on a small scale: its `data-population.sh` applies
+//! the ext-data jar's SQL change sets (`sql/ext-data-changelog.sql`, Liquibase formatted SQL,
+//! different rows per environment through contexts) with the `mysql` client; see
+//! `docs/data-population.md` for the contract and [`DATA_POPULATION_LAUNCHER`].
+//!
 //! Output is a pure function of [`SynthOptions`]: fixed timestamps, sorted entries, and a
 //! self-contained PRNG seeded per file (so changing one class never shifts another file's
 //! bytes). Jar payloads are random and therefore nearly incompressible, like real jars inside
@@ -33,6 +38,13 @@ pub const SMALL_TARGET_SIZE: u64 = 8_000_000;
 pub const MIN_TARGET_SIZE: u64 = 1_000_000;
 /// Default release version.
 pub const DEFAULT_VERSION: &str = "8.5.0";
+
+/// The launcher at the top of the data population tool zip (`data-population.sh`); the zip's
+/// `bin/data-population.sh` runs it too.
+pub const DATA_POPULATION_LAUNCHER: &str = include_str!("data-population.sh");
+
+/// Path of the SQL changelog inside the ext-data jar.
+pub const EXT_DATA_SQL_CHANGELOG: &str = "sql/ext-data-changelog.sql";
 
 /// The class in the cortex WAR that [`SynthOptions::changed_class`] rewrites.
 pub const CHANGED_CLASS_PATH: &str =
@@ -434,10 +446,14 @@ fn data_pop_items(plan: &Plan) -> BTreeMap<String, Item> {
     let v = &plan.version;
     let mut items = BTreeMap::new();
     items.insert(
+        "data-population.sh".to_string(),
+        Item::Script(DATA_POPULATION_LAUNCHER.to_string()),
+    );
+    items.insert(
         "bin/data-population.sh".to_string(),
         Item::Script(
-            "#!/bin/sh\n# Elastic Path data population tool launcher.\nBASEDIR=$(cd \"$(dirname \"$0\")/..\" && pwd)\n\
-             exec java $JAVA_OPTS -cp \"$BASEDIR/lib/*\" com.elasticpath.datapopulation.cli.DataPopulationCli \"$@\"\n"
+            "#!/bin/sh\n# Elastic Path data population tool launcher (synthetic: see ../data-population.sh).\n\
+             exec \"$(dirname \"$0\")/../data-population.sh\" \"$@\"\n"
                 .to_string(),
         ),
     );
@@ -520,6 +536,10 @@ fn ext_data_items(plan: &Plan) -> BTreeMap<String, Item> {
                 .to_string(),
         ),
     );
+    items.insert(
+        EXT_DATA_SQL_CHANGELOG.to_string(),
+        Item::Text(sql_changelog(plan)),
+    );
     let files = (plan.ext_data_text / 400_000).clamp(2, 60);
     let per_file = plan.ext_data_text / files;
     for f in 0..files {
@@ -549,6 +569,50 @@ fn ext_data_items(plan: &Plan) -> BTreeMap<String, Item> {
         );
     }
     items
+}
+
+/// Products in the SQL changelog.
+const SQL_PRODUCTS: u64 = 12;
+
+/// The ext-data jar's SQL change sets (Liquibase formatted SQL): the schema and the catalogue
+/// for every environment, then settings and a store that differ between `author` and `live`.
+fn sql_changelog(plan: &Plan) -> String {
+    let v = &plan.version;
+    let mut rng = Rng::for_item(plan.seed, "sql:products");
+    let mut out = format!(
+        "--liquibase formatted sql\n\n\
+         --changeset ep:ext-schema-1\n\
+         CREATE TABLE TSETTING (NAME VARCHAR(128) NOT NULL PRIMARY KEY, VALUE VARCHAR(255) NOT NULL);\n\
+         CREATE TABLE TSTORE (UIDPK BIGINT NOT NULL PRIMARY KEY, STORECODE VARCHAR(64) NOT NULL UNIQUE, \
+         NAME VARCHAR(255) NOT NULL);\n\
+         CREATE TABLE TPRODUCTSKU (UIDPK BIGINT NOT NULL PRIMARY KEY, SKUCODE VARCHAR(64) NOT NULL UNIQUE, \
+         LIST_PRICE DECIMAL(10,2) NOT NULL);\n\n\
+         --changeset ep:ext-data-catalog-1\n\
+         INSERT INTO TSETTING (NAME, VALUE) VALUES ('COMMERCE/SYSTEM/version', '{v}');\n"
+    );
+    for i in 0..SQL_PRODUCTS {
+        let price = rng.range(100, 99_999);
+        out.push_str(&format!(
+            "INSERT INTO TPRODUCTSKU (UIDPK, SKUCODE, LIST_PRICE) VALUES ({}, 'SKU-{:08X}', {}.{:02});\n",
+            1000 + i,
+            rng.next_u64() as u32,
+            price / 100,
+            price % 100
+        ));
+    }
+    for (env, store, changesets) in [
+        ("author", "Author Preview Store", "true"),
+        ("live", "Live Store", "false"),
+    ] {
+        out.push_str(&format!(
+            "\n--changeset ep:ext-data-{env}-1 context:{env}\n\
+             INSERT INTO TSETTING (NAME, VALUE) VALUES ('COMMERCE/ENVIRONMENT', '{env}');\n\
+             INSERT INTO TSETTING (NAME, VALUE) VALUES ('COMMERCE/SYSTEM/CHANGESETS/enable', '{changesets}');\n\
+             INSERT INTO TSTORE (UIDPK, STORECODE, NAME) VALUES (1, '{}', '{store}');\n",
+            env.to_uppercase()
+        ));
+    }
+    out
 }
 
 fn ops_spec(plan: &Plan) -> String {
