@@ -6,7 +6,6 @@ pub mod dynamic;
 pub mod model;
 pub mod operation;
 pub mod path;
-pub mod plan;
 pub mod schema;
 pub mod server;
 pub mod state_upgrade;

@@ -2,10 +2,9 @@
 //! schema version it was written under) before any other operation uses it.
 
 use ep_tfproto::tfplugin6 as pb;
-use serde_json::Value as Json;
 
 use super::diagnostics::{Diagnostic, Diagnostics};
-use super::dynamic::{self, Type, Value};
+use super::dynamic::{self, Value};
 use super::schema::Schema;
 
 /// Decodes stored state into a value of the current schema.
@@ -35,21 +34,7 @@ pub fn upgrade(schema: &Schema, version: i64, raw: &pb::RawState) -> Result<Valu
         )
         .into());
     }
-    let parsed: Json = serde_json::from_slice(&raw.json).map_err(|e| {
-        Diagnostics::from(Diagnostic::error(
-            "Stored state is not valid JSON",
-            e.to_string(),
-        ))
-    })?;
-    let ty = schema.value_type();
-    let fitted = fit_to_type(parsed, &ty);
-    let bytes = serde_json::to_vec(&fitted).map_err(|e| {
-        Diagnostics::from(Diagnostic::error(
-            "Could not re-encode stored state",
-            e.to_string(),
-        ))
-    })?;
-    dynamic::from_json(&bytes, &ty).map_err(|e| {
+    dynamic::from_stored_json(&raw.json, &schema.value_type()).map_err(|e| {
         Diagnostic::error(
             "Stored state does not match the resource schema",
             e.to_string(),
@@ -58,32 +43,10 @@ pub fn upgrade(schema: &Schema, version: i64, raw: &pb::RawState) -> Result<Valu
     })
 }
 
-/// Drops object attributes the type does not have and adds missing ones as null.
-fn fit_to_type(v: Json, ty: &Type) -> Json {
-    match (v, ty) {
-        (Json::Object(mut m), Type::Object(attrs)) => {
-            let mut out = serde_json::Map::new();
-            for (name, aty) in attrs {
-                let inner = m.remove(name).unwrap_or(Json::Null);
-                out.insert(name.clone(), fit_to_type(inner, aty));
-            }
-            Json::Object(out)
-        }
-        (Json::Array(items), Type::List(ety) | Type::Set(ety)) => {
-            Json::Array(items.into_iter().map(|i| fit_to_type(i, ety)).collect())
-        }
-        (Json::Object(m), Type::Map(ety)) => Json::Object(
-            m.into_iter()
-                .map(|(k, i)| (k, fit_to_type(i, ety)))
-                .collect(),
-        ),
-        (v, _) => v,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::dynamic::Type;
     use crate::framework::schema::{Attribute, Block};
 
     fn schema() -> Schema {
@@ -103,6 +66,19 @@ mod tests {
         let v = upgrade(&schema(), 0, &raw).unwrap();
         assert_eq!(v.attr("a").as_str(), Some("x"));
         assert!(v.attr("b").is_null());
+    }
+
+    #[test]
+    fn keeps_every_digit_of_big_numbers() {
+        let raw = pb::RawState {
+            json: br#"{"a":"x","b":18446744073709551617}"#.to_vec(),
+            flatmap: Default::default(),
+        };
+        let v = upgrade(&schema(), 0, &raw).unwrap();
+        assert_eq!(
+            v.attr("b").as_number().map(ToString::to_string).as_deref(),
+            Some("18446744073709551617")
+        );
     }
 
     #[test]

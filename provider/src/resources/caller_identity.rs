@@ -6,7 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::aws::aws_error_chain;
-use crate::framework::{Attribute, Block, DataSource, Diagnostics, Schema, Type, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::framework::{
+    Applying, Attribute, Block, Diagnostic, Diagnostics, Phase, Schema, Type, TypedDataSource,
+};
 
 use super::provider::ProviderData;
 
@@ -21,8 +25,21 @@ impl CallerIdentity {
     }
 }
 
+/// Result of `ep_caller_identity` (it takes no arguments).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct IdentityModel<P: Phase = Applying> {
+    id: P::Of<Option<String>>,
+    account_id: P::Of<Option<String>>,
+    arn: P::Of<Option<String>>,
+    user_id: P::Of<Option<String>>,
+    region: P::Of<Option<String>>,
+}
+
 #[async_trait]
-impl DataSource for CallerIdentity {
+impl TypedDataSource for CallerIdentity {
+    type Model<P: Phase> = IdentityModel<P>;
+
     fn type_name(&self) -> &'static str {
         "ep_caller_identity"
     }
@@ -43,37 +60,27 @@ impl DataSource for CallerIdentity {
         )
     }
 
-    async fn read(&self, _config: Value) -> (Value, Diagnostics) {
-        let mut diags = Diagnostics::new();
-        let aws = match self.data.aws() {
-            Ok(a) => a,
-            Err(d) => return (Value::Null, d),
-        };
-        let sts = match aws.sts().await {
-            Ok(s) => s,
-            Err(e) => {
-                diags.error("Could not set up AWS credentials", e.to_string());
-                return (Value::Null, diags);
-            }
-        };
-        match sts.get_caller_identity().send().await {
-            Ok(out) => {
-                let account = out.account().unwrap_or_default().to_owned();
-                (
-                    Value::object([
-                        ("id", Value::string(account.clone())),
-                        ("account_id", Value::string(account)),
-                        ("arn", Value::string(out.arn().unwrap_or_default())),
-                        ("user_id", Value::string(out.user_id().unwrap_or_default())),
-                        ("region", Value::string(aws.region())),
-                    ]),
-                    diags,
-                )
-            }
-            Err(e) => {
-                diags.error("STS GetCallerIdentity failed", aws_error_chain(&e));
-                (Value::Null, diags)
-            }
-        }
+    async fn read(&self, _config: IdentityModel) -> Result<IdentityModel, Diagnostics> {
+        let aws = self.data.aws()?;
+        let sts = aws.sts().await.map_err(|e| {
+            Diagnostics::from(Diagnostic::error(
+                "Could not set up AWS credentials",
+                e.to_string(),
+            ))
+        })?;
+        let out = sts.get_caller_identity().send().await.map_err(|e| {
+            Diagnostics::from(Diagnostic::error(
+                "STS GetCallerIdentity failed",
+                aws_error_chain(&e),
+            ))
+        })?;
+        let account = out.account().map(str::to_owned);
+        Ok(IdentityModel {
+            id: account.clone(),
+            account_id: account,
+            arn: out.arn().map(str::to_owned),
+            user_id: out.user_id().map(str::to_owned),
+            region: Some(aws.region().to_owned()),
+        })
     }
 }

@@ -3,13 +3,16 @@
 //! Reads the package in place (zip or unpacked directory) through
 //! `ep_imagebuild::package`; nothing is unpacked to disk.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use async_trait::async_trait;
 use ep_imagebuild::package::{Artifact, DeploymentPackage, PackageError, PackageFormat};
+use serde::{Deserialize, Serialize};
 
 use crate::framework::{
-    AttrPath, Attribute, Block, DataSource, Diagnostic, Diagnostics, Schema, Type, Value,
+    Applying, AttrPath, Attribute, Block, Diagnostic, Diagnostics, Phase, Planning, Schema, Type,
+    TypedDataSource,
 };
 
 /// The `ep_deployment_package` data source.
@@ -44,8 +47,52 @@ fn ops_spec_type() -> Type {
     ])
 }
 
-fn opt_string(s: Option<&str>) -> Value {
-    s.map(Value::string).unwrap_or(Value::Null)
+/// One file of the package, as the data source reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactInfo {
+    path: String,
+    size: u64,
+    sha256: String,
+    version: Option<String>,
+}
+
+/// One database entry of `ops-spec.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseInfo {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    version: Option<String>,
+    aws_deployment: Option<String>,
+}
+
+/// The versions `ops-spec.json` declares.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpsSpecInfo {
+    java: Option<String>,
+    tomcat: Option<String>,
+    activemq: Option<String>,
+    maven: Option<String>,
+    databases: Vec<DatabaseInfo>,
+    json: String,
+}
+
+/// Configuration and result of `ep_deployment_package`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct PackageModel<P: Phase = Applying> {
+    path: P::Of<String>,
+    id: P::Of<Option<String>>,
+    fingerprint: P::Of<Option<String>>,
+    format: P::Of<Option<String>>,
+    version: P::Of<Option<String>>,
+    applications: P::Of<Option<BTreeMap<String, ArtifactInfo>>>,
+    tools: P::Of<Option<BTreeMap<String, ArtifactInfo>>>,
+    ext_data: P::Of<Option<ArtifactInfo>>,
+    jdbc_drivers: P::Of<Option<Vec<ArtifactInfo>>>,
+    activemq_libraries: P::Of<Option<Vec<ArtifactInfo>>>,
+    environments: P::Of<Option<Vec<String>>>,
+    ops_spec: P::Of<Option<OpsSpecInfo>>,
 }
 
 /// Maps a reader error to a diagnostic on `path`, with a summary by kind.
@@ -69,86 +116,69 @@ fn package_diagnostic(e: &PackageError) -> Diagnostic {
 }
 
 /// Everything the data source reports, read on a blocking thread.
-fn read_package(path: PathBuf) -> Result<Value, PackageError> {
-    let pkg = DeploymentPackage::open(&path)?;
-    let artifact = |a: &Artifact| -> Result<Value, PackageError> {
-        Ok(Value::object([
-            ("path", Value::string(&a.path)),
-            ("size", Value::number(a.size)),
-            ("sha256", Value::string(pkg.sha256(a)?)),
-            ("version", opt_string(a.version.as_deref())),
-        ]))
+fn read_package(path: String) -> Result<PackageModel, PackageError> {
+    let pkg = DeploymentPackage::open(Path::new(&path))?;
+    let artifact = |a: &Artifact| -> Result<ArtifactInfo, PackageError> {
+        Ok(ArtifactInfo {
+            path: a.path.clone(),
+            size: a.size,
+            sha256: pkg.sha256(a)?,
+            version: a.version.clone(),
+        })
     };
-    let by_name = |items: &[Artifact]| -> Result<Value, PackageError> {
-        let mut m = std::collections::BTreeMap::new();
-        for a in items {
-            m.insert(a.name.clone(), artifact(a)?);
-        }
-        Ok(Value::Map(m))
+    let by_name = |items: &[Artifact]| -> Result<BTreeMap<String, ArtifactInfo>, PackageError> {
+        items
+            .iter()
+            .map(|a| Ok((a.name.clone(), artifact(a)?)))
+            .collect()
     };
-    let list = |items: &[Artifact]| -> Result<Value, PackageError> {
-        Ok(Value::List(
-            items.iter().map(artifact).collect::<Result<_, _>>()?,
-        ))
+    let list = |items: &[Artifact]| -> Result<Vec<ArtifactInfo>, PackageError> {
+        items.iter().map(artifact).collect()
     };
-    let ops_spec = match pkg.ops_spec()? {
-        None => Value::Null,
-        Some(spec) => Value::object([
-            ("java", opt_string(spec.java.as_deref())),
-            ("tomcat", opt_string(spec.tomcat.as_deref())),
-            ("activemq", opt_string(spec.activemq.as_deref())),
-            ("maven", opt_string(spec.maven.as_deref())),
-            (
-                "databases",
-                Value::List(
-                    spec.databases
-                        .iter()
-                        .map(|d| {
-                            Value::object([
-                                ("name", opt_string(d.name.as_deref())),
-                                ("type", opt_string(d.kind.as_deref())),
-                                ("version", opt_string(d.version.as_deref())),
-                                ("aws_deployment", opt_string(d.aws_deployment.as_deref())),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-            ("json", Value::string(spec.raw.to_string())),
-        ]),
-    };
+    let ops_spec = pkg.ops_spec()?.map(|spec| OpsSpecInfo {
+        java: spec.java.clone(),
+        tomcat: spec.tomcat.clone(),
+        activemq: spec.activemq.clone(),
+        maven: spec.maven.clone(),
+        databases: spec
+            .databases
+            .iter()
+            .map(|d| DatabaseInfo {
+                name: d.name.clone(),
+                kind: d.kind.clone(),
+                version: d.version.clone(),
+                aws_deployment: d.aws_deployment.clone(),
+            })
+            .collect(),
+        json: spec.raw.to_string(),
+    });
     let fingerprint = pkg.fingerprint()?;
-    let ext_data = match pkg.ext_data() {
-        Some(a) => artifact(a)?,
-        None => Value::Null,
-    };
-    Ok(Value::object([
-        ("path", Value::string(path.to_string_lossy())),
-        ("id", Value::string(&fingerprint)),
-        ("fingerprint", Value::string(fingerprint)),
-        (
-            "format",
-            Value::string(match pkg.format() {
+    Ok(PackageModel {
+        id: Some(fingerprint.clone()),
+        fingerprint: Some(fingerprint),
+        format: Some(
+            match pkg.format() {
                 PackageFormat::Zip => "zip",
                 PackageFormat::Directory => "directory",
-            }),
+            }
+            .to_owned(),
         ),
-        ("version", opt_string(pkg.version())),
-        ("applications", by_name(pkg.applications())?),
-        ("tools", by_name(pkg.tools())?),
-        ("ext_data", ext_data),
-        ("jdbc_drivers", list(pkg.jdbc_drivers())?),
-        ("activemq_libraries", list(pkg.activemq_libraries())?),
-        (
-            "environments",
-            Value::List(pkg.environments()?.into_iter().map(Value::string).collect()),
-        ),
-        ("ops_spec", ops_spec),
-    ]))
+        version: pkg.version().map(str::to_owned),
+        applications: Some(by_name(pkg.applications())?),
+        tools: Some(by_name(pkg.tools())?),
+        ext_data: pkg.ext_data().map(artifact).transpose()?,
+        jdbc_drivers: Some(list(pkg.jdbc_drivers())?),
+        activemq_libraries: Some(list(pkg.activemq_libraries())?),
+        environments: Some(pkg.environments()?),
+        ops_spec,
+        path,
+    })
 }
 
 #[async_trait]
-impl DataSource for DeploymentPackageData {
+impl TypedDataSource for DeploymentPackageData {
+    type Model<P: Phase> = PackageModel<P>;
+
     fn type_name(&self) -> &'static str {
         "ep_deployment_package"
     }
@@ -213,9 +243,9 @@ impl DataSource for DeploymentPackageData {
         )
     }
 
-    async fn validate(&self, config: &Value) -> Diagnostics {
+    async fn validate(&self, config: &PackageModel<Planning>) -> Diagnostics {
         let mut d = Diagnostics::new();
-        if config.attr("path").as_str() == Some("") {
+        if config.path.get().is_some_and(String::is_empty) {
             d.attr_error(
                 AttrPath::root("path"),
                 "Empty package path",
@@ -225,22 +255,15 @@ impl DataSource for DeploymentPackageData {
         d
     }
 
-    async fn read(&self, config: Value) -> (Value, Diagnostics) {
-        let Some(path) = config.attr("path").as_str().map(PathBuf::from) else {
-            return (
-                Value::Null,
-                Diagnostic::error("Missing package path", "`path` is required.")
-                    .at(AttrPath::root("path"))
-                    .into(),
-            );
-        };
-        match tokio::task::spawn_blocking(move || read_package(path)).await {
-            Ok(Ok(v)) => (v, Diagnostics::new()),
-            Ok(Err(e)) => (Value::Null, package_diagnostic(&e).into()),
-            Err(join) => (
-                Value::Null,
-                Diagnostic::error("Reading the deployment package failed", join.to_string()).into(),
-            ),
+    async fn read(&self, config: PackageModel) -> Result<PackageModel, Diagnostics> {
+        match tokio::task::spawn_blocking(move || read_package(config.path)).await {
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(e)) => Err(package_diagnostic(&e).into()),
+            Err(join) => Err(Diagnostic::error(
+                "Reading the deployment package failed",
+                join.to_string(),
+            )
+            .into()),
         }
     }
 }

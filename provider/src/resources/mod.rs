@@ -15,3 +15,25 @@ use crate::framework::server::ProviderService;
 pub fn provider_service() -> ProviderService {
     ProviderService::new(Arc::new(EpProvider::new()))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::framework::Provider;
+
+    use super::EpProvider;
+
+    /// Every typed model and its schema agree, attribute for attribute: a
+    /// renamed attribute or a misspelt field fails here, not in a user's plan.
+    #[test]
+    fn every_model_matches_its_schema() {
+        let p = EpProvider::new();
+        let mut problems = Vec::new();
+        for r in p.resources() {
+            problems.extend(r.check_model().err());
+        }
+        for d in p.data_sources() {
+            problems.extend(d.check_model().err());
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}

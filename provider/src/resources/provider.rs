@@ -6,7 +6,8 @@ use async_trait::async_trait;
 
 use crate::aws::{self, AwsClients, AwsSettings};
 use crate::framework::{
-    Block, ConfigureRequest, DataSource, Diagnostic, Diagnostics, Provider, Resource, Schema, Value,
+    Block, ConfigureRequest, DataSource, Diagnostic, Diagnostics, Provider, Resource, Schema,
+    Typed, TypedData, Value,
 };
 
 use super::caller_identity::CallerIdentity;
@@ -112,13 +113,15 @@ impl Provider for EpProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(super::image::Image::new(self.data.clone()))]
+        vec![Arc::new(Typed::new(super::image::Image::new(
+            self.data.clone(),
+        )))]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![
-            Arc::new(DeploymentPackageData),
-            Arc::new(CallerIdentity::new(self.data.clone())),
+            Arc::new(TypedData::new(DeploymentPackageData)),
+            Arc::new(TypedData::new(CallerIdentity::new(self.data.clone()))),
         ]
     }
 }

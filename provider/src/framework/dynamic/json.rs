@@ -24,7 +24,22 @@ pub fn to_json(v: &Value, t: &Type) -> Result<Vec<u8>, ValueError> {
 /// strings, and strings as numbers or bools.
 pub fn from_json(bytes: &[u8], t: &Type) -> Result<Value, ValueError> {
     let doc = parse(bytes)?;
-    decode(&doc, t)
+    decode(&doc, t, Surplus::Refuse)
+}
+
+/// Decodes cty JSON written for an older version of type `t`, as stored
+/// state is: object attributes the type no longer has are dropped, and
+/// numbers keep every digit (serde_json would round them to floats).
+pub fn from_stored_json(bytes: &[u8], t: &Type) -> Result<Value, ValueError> {
+    let doc = parse(bytes)?;
+    decode(&doc, t, Surplus::Drop)
+}
+
+/// What to do with object attributes the type does not have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Surplus {
+    Refuse,
+    Drop,
 }
 
 fn encode(v: &Value, t: &Type, out: &mut String, depth: usize) -> Result<(), ValueError> {
@@ -135,7 +150,7 @@ fn encode(v: &Value, t: &Type, out: &mut String, depth: usize) -> Result<(), Val
     Ok(())
 }
 
-fn decode(j: &Json, t: &Type) -> Result<Value, ValueError> {
+fn decode(j: &Json, t: &Type, surplus: Surplus) -> Result<Value, ValueError> {
     if let Json::Null = j {
         return Ok(Value::Null);
     }
@@ -165,7 +180,7 @@ fn decode(j: &Json, t: &Type) -> Result<Value, ValueError> {
                 .map_err(ValueError::located)?;
             let body = body
                 .ok_or_else(|| ValueError::invalid("missing value in dynamically-typed value"))?;
-            decode(body, &ty)
+            decode(body, &ty, surplus)
         }
         Type::Bool => match j {
             Json::Bool(b) => Ok(Value::Bool(*b)),
@@ -192,7 +207,7 @@ fn decode(j: &Json, t: &Type) -> Result<Value, ValueError> {
             let elems = items
                 .iter()
                 .enumerate()
-                .map(|(i, e)| decode(e, et).map_err(|err| err.within(PathStep::Index(i))))
+                .map(|(i, e)| decode(e, et, surplus).map_err(|err| err.within(PathStep::Index(i))))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(match t {
                 Type::Set(_) => Value::Set(elems),
@@ -210,7 +225,9 @@ fn decode(j: &Json, t: &Type) -> Result<Value, ValueError> {
                 .iter()
                 .zip(ets)
                 .enumerate()
-                .map(|(i, (e, et))| decode(e, et).map_err(|err| err.within(PathStep::Index(i))))
+                .map(|(i, (e, et))| {
+                    decode(e, et, surplus).map_err(|err| err.within(PathStep::Index(i)))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Value::Tuple(elems))
         }
@@ -220,7 +237,8 @@ fn decode(j: &Json, t: &Type) -> Result<Value, ValueError> {
             };
             let mut out = BTreeMap::new();
             for (k, e) in entries {
-                let v = decode(e, et).map_err(|err| err.within(PathStep::Key(k.clone())))?;
+                let v =
+                    decode(e, et, surplus).map_err(|err| err.within(PathStep::Key(k.clone())))?;
                 out.insert(k.clone(), v);
             }
             Ok(Value::Map(out))
@@ -231,10 +249,15 @@ fn decode(j: &Json, t: &Type) -> Result<Value, ValueError> {
             };
             let mut out = BTreeMap::new();
             for (k, e) in entries {
-                let at = ats
-                    .get(k)
-                    .ok_or_else(|| ValueError::invalid(format!("unsupported attribute {k:?}")))?;
-                let v = decode(e, at).map_err(|err| err.within(PathStep::Attr(k.clone())))?;
+                let at = match ats.get(k) {
+                    Some(at) => at,
+                    None if surplus == Surplus::Drop => continue,
+                    None => {
+                        return Err(ValueError::invalid(format!("unsupported attribute {k:?}")))
+                    }
+                };
+                let v =
+                    decode(e, at, surplus).map_err(|err| err.within(PathStep::Attr(k.clone())))?;
                 out.insert(k.clone(), v);
             }
             for k in ats.keys() {

@@ -24,7 +24,7 @@ mod proptests;
 
 use std::fmt;
 
-pub use json::{from_json, to_json};
+pub use json::{from_json, from_stored_json, to_json};
 pub use msgpack::{from_msgpack, to_msgpack};
 pub use number::Number;
 pub use types::Type;

@@ -51,6 +51,12 @@ impl<T> Field for T where
 pub trait Phase: Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'static {
     /// The type a field of type `T` has in this phase.
     type Of<T: Field>: Field;
+
+    /// The field's value, when known.
+    fn known<T: Field>(field: &Self::Of<T>) -> Option<&T>;
+
+    /// A field holding a known value.
+    fn wrap<T: Field>(value: T) -> Self::Of<T>;
 }
 
 /// Plan time: any value may be unknown, so every field is a [`Known`].
@@ -59,6 +65,14 @@ pub struct Planning;
 
 impl Phase for Planning {
     type Of<T: Field> = Known<T>;
+
+    fn known<T: Field>(field: &Known<T>) -> Option<&T> {
+        field.get()
+    }
+
+    fn wrap<T: Field>(value: T) -> Known<T> {
+        Known::Known(value)
+    }
 }
 
 /// Apply, read and import: every value is known.
@@ -67,6 +81,14 @@ pub struct Applying;
 
 impl Phase for Applying {
     type Of<T: Field> = T;
+
+    fn known<T: Field>(field: &T) -> Option<&T> {
+        Some(field)
+    }
+
+    fn wrap<T: Field>(value: T) -> T {
+        value
+    }
 }
 
 /// A value that did not fit the model, and where.

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::framework::{AttrPath, Diagnostics, Value};
+use super::model::ImageModel;
+use crate::framework::model::Field;
+use crate::framework::{AttrPath, Diagnostics, Phase, Planning};
 
 /// Where the image's base comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,28 +125,6 @@ fn valid_repository_path(p: &str) -> bool {
         })
 }
 
-fn strings(v: &Value) -> Option<Vec<String>> {
-    v.as_list().map(|l| {
-        l.iter()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect()
-    })
-}
-
-fn string_map(v: &Value) -> BTreeMap<String, String> {
-    v.as_map()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn opt_str(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_owned)
-}
-
 /// Parses a base argument: `scratch`, `dir:PATH`, `tar:PATH` or an image reference.
 pub fn parse_base(s: &str) -> BaseArg {
     if s == "scratch" {
@@ -159,9 +139,9 @@ pub fn parse_base(s: &str) -> BaseArg {
 }
 
 /// Checks what can be checked of a (possibly partly unknown) configuration.
-pub fn validate(config: &Value) -> Diagnostics {
+pub fn validate(c: &ImageModel<Planning>) -> Diagnostics {
     let mut d = Diagnostics::new();
-    if let Some(repo) = config.attr("repository").as_str() {
+    if let Some(repo) = c.repository.get() {
         let (host, path) = split_repository(repo);
         if host.is_some_and(str::is_empty) || !valid_repository_path(path) {
             d.attr_error(
@@ -174,24 +154,20 @@ pub fn validate(config: &Value) -> Diagnostics {
             );
         }
     }
-    if let Some(tags) = config.attr("tags").as_list() {
-        for (i, t) in tags.iter().enumerate() {
-            if let Some(t) = t.as_str() {
-                if !valid_tag(t) {
-                    d.attr_error(
-                        AttrPath::root("tags").index(i),
-                        "Invalid tag",
-                        format!(
-                            "{t:?} is not a valid image tag: up to 128 letters, digits, `_`, `.` \
-                             and `-`, not starting with `.` or `-`."
-                        ),
-                    );
-                }
-            }
+    for (i, t) in c.tags.present().into_iter().flatten().enumerate() {
+        if !valid_tag(t) {
+            d.attr_error(
+                AttrPath::root("tags").index(i),
+                "Invalid tag",
+                format!(
+                    "{t:?} is not a valid image tag: up to 128 letters, digits, `_`, `.` and \
+                     `-`, not starting with `.` or `-`."
+                ),
+            );
         }
     }
-    if let Some(s) = config.attr("service").as_str() {
-        if !SERVICES.contains(&s) {
+    if let Some(s) = c.service.present() {
+        if !SERVICES.contains(&s.as_str()) {
             d.attr_error(
                 AttrPath::root("service"),
                 "Unknown service",
@@ -202,45 +178,38 @@ pub fn validate(config: &Value) -> Diagnostics {
             );
         }
     }
-    let service = config.attr("service");
-    let layers = config.attr("layer");
-    let no_layers = layers.as_list().is_some_and(<[Value]>::is_empty) || layers.is_null();
-    if service.is_null() && no_layers && service.is_known() && layers.is_known() {
+    if c.service.is_null() && c.layer.get().is_some_and(Vec::is_empty) {
         d.attr_error(
             AttrPath::root("service"),
             "Nothing to build",
             "Set `service` (with `deployment_package`) or at least one `layer` block.",
         );
     }
-    if service.as_str().is_some() && config.attr("deployment_package").is_null() {
+    if c.service.present().is_some() && c.deployment_package.is_null() {
         d.attr_error(
             AttrPath::root("deployment_package"),
             "Missing deployment package",
             "`service` builds from a deployment package: set `deployment_package`.",
         );
     }
-    if let Some(platforms) = config.attr("platforms").as_list() {
-        for (i, p) in platforms.iter().enumerate() {
-            if let Some(p) = p.as_str() {
-                if !PLATFORMS.contains(&p) {
-                    d.attr_error(
-                        AttrPath::root("platforms").index(i),
-                        "Unsupported platform",
-                        format!(
-                            "{p:?} is not supported; use one of {}.",
-                            PLATFORMS.join(", ")
-                        ),
-                    );
-                }
-            }
+    for (i, p) in c.platforms.present().into_iter().flatten().enumerate() {
+        if !PLATFORMS.contains(&p.as_str()) {
+            d.attr_error(
+                AttrPath::root("platforms").index(i),
+                "Unsupported platform",
+                format!(
+                    "{p:?} is not supported; use one of {}.",
+                    PLATFORMS.join(", ")
+                ),
+            );
         }
     }
-    for (attr, allowed) in [
-        ("compression", &["gzip", "zstd"][..]),
-        ("format", &["oci", "docker"][..]),
+    for (attr, value, allowed) in [
+        ("compression", &c.compression, &["gzip", "zstd"][..]),
+        ("format", &c.format, &["oci", "docker"][..]),
     ] {
-        if let Some(v) = config.attr(attr).as_str() {
-            if !allowed.contains(&v) {
+        if let Some(v) = value.present() {
+            if !allowed.contains(&v.as_str()) {
                 d.attr_error(
                     AttrPath::root(attr),
                     format!("Invalid {attr}"),
@@ -249,7 +218,7 @@ pub fn validate(config: &Value) -> Diagnostics {
             }
         }
     }
-    if let Some(BaseArg::Image(r)) = config.attr("base").as_str().map(parse_base) {
+    if let Some(BaseArg::Image(r)) = c.base.present().map(|b| parse_base(b)) {
         if r.parse::<ep_imagebuild::registry::Reference>().is_err() {
             d.attr_error(
                 AttrPath::root("base"),
@@ -261,104 +230,98 @@ pub fn validate(config: &Value) -> Diagnostics {
             );
         }
     }
-    if let Some(n) = config.attr("source_date_epoch").as_number() {
-        if n.to_u64().is_none() {
+    for (i, l) in c.layer.get().into_iter().flatten().enumerate() {
+        let dest = &l.destination;
+        if !dest.starts_with('/') || dest.split('/').any(|c| c == "..") {
             d.attr_error(
-                AttrPath::root("source_date_epoch"),
-                "Invalid timestamp",
-                "`source_date_epoch` is a whole number of seconds since 1970, not negative.",
+                AttrPath::root("layer").index(i).attr("destination"),
+                "Invalid destination",
+                format!("{dest:?} must be an absolute path in the image without `..`."),
             );
         }
-    }
-    if let Some(layers) = layers.as_list() {
-        for (i, l) in layers.iter().enumerate() {
-            if let Some(dest) = l.attr("destination").as_str() {
-                if !dest.starts_with('/') || dest.split('/').any(|c| c == "..") {
-                    d.attr_error(
-                        AttrPath::root("layer").index(i).attr("destination"),
-                        "Invalid destination",
-                        format!("{dest:?} must be an absolute path in the image without `..`."),
-                    );
-                }
-            }
-            if let Some(mode) = l.attr("mode").as_str() {
-                if u32::from_str_radix(mode, 8).map_or(true, |m| m > 0o7777) {
-                    d.attr_error(
-                        AttrPath::root("layer").index(i).attr("mode"),
-                        "Invalid mode",
-                        format!("{mode:?} is not an octal file mode such as \"0644\"."),
-                    );
-                }
+        if let Some(mode) = &l.mode {
+            if parse_mode(mode).is_none() {
+                d.attr_error(
+                    AttrPath::root("layer").index(i).attr("mode"),
+                    "Invalid mode",
+                    format!("{mode:?} is not an octal file mode such as \"0644\"."),
+                );
             }
         }
     }
     d
 }
 
+fn parse_mode(mode: &str) -> Option<u32> {
+    u32::from_str_radix(mode, 8).ok().filter(|m| *m <= 0o7777)
+}
+
 impl ImageArgs {
-    /// Reads a validated, wholly known configuration.
-    pub fn from_config(c: &Value) -> ImageArgs {
-        let layers = c
-            .attr("layer")
-            .as_list()
-            .unwrap_or_default()
-            .iter()
+    /// The build inputs of a model, or `None` while any of them is unknown.
+    /// Tags, repository settings and `keep_on_destroy` do not feed the
+    /// build: they may stay unknown.
+    pub fn from_model<P: Phase>(c: &ImageModel<P>) -> Option<ImageArgs> {
+        fn k<P: Phase, T: Field>(v: &P::Of<T>) -> Option<T> {
+            P::known(v).cloned()
+        }
+        let layers = k::<P, _>(&c.layer)?
+            .into_iter()
             .map(|l| LayerArg {
-                source: opt_str(l.attr("source")).unwrap_or_default(),
-                destination: opt_str(l.attr("destination")).unwrap_or_default(),
-                mode: l
-                    .attr("mode")
-                    .as_str()
-                    .and_then(|m| u32::from_str_radix(m, 8).ok()),
-                uid: l
-                    .attr("uid")
-                    .as_number()
-                    .and_then(|n| n.to_u64())
-                    .unwrap_or(0) as u32,
-                gid: l
-                    .attr("gid")
-                    .as_number()
-                    .and_then(|n| n.to_u64())
-                    .unwrap_or(0) as u32,
+                mode: l.mode.as_deref().and_then(parse_mode),
+                uid: l.uid.unwrap_or(0),
+                gid: l.gid.unwrap_or(0),
+                source: l.source,
+                destination: l.destination,
             })
             .collect();
-        ImageArgs {
-            repository: opt_str(c.attr("repository")).unwrap_or_default(),
-            tags: strings(c.attr("tags")).unwrap_or_default(),
-            deployment_package: opt_str(c.attr("deployment_package")),
-            service: opt_str(c.attr("service")),
+        Some(ImageArgs {
+            repository: k::<P, _>(&c.repository)?,
+            tags: P::known(&c.tags).cloned().flatten().unwrap_or_default(),
+            deployment_package: k::<P, _>(&c.deployment_package)?,
+            service: k::<P, _>(&c.service)?,
             layers,
-            base: c
-                .attr("base")
-                .as_str()
-                .map(parse_base)
+            base: k::<P, _>(&c.base)?
+                .map(|b| parse_base(&b))
                 .unwrap_or(BaseArg::Scratch),
-            env: string_map(c.attr("env")),
-            entrypoint: strings(c.attr("entrypoint")),
-            cmd: strings(c.attr("cmd")),
-            working_dir: opt_str(c.attr("working_dir")),
-            user: opt_str(c.attr("user")),
-            labels: string_map(c.attr("labels")),
-            exposed_ports: strings(c.attr("exposed_ports")).unwrap_or_default(),
-            stop_signal: opt_str(c.attr("stop_signal")),
-            annotations: string_map(c.attr("annotations")),
-            platforms: strings(c.attr("platforms"))
+            env: k::<P, _>(&c.env)?.unwrap_or_default(),
+            entrypoint: k::<P, _>(&c.entrypoint)?,
+            cmd: k::<P, _>(&c.cmd)?,
+            working_dir: k::<P, _>(&c.working_dir)?,
+            user: k::<P, _>(&c.user)?,
+            labels: k::<P, _>(&c.labels)?.unwrap_or_default(),
+            exposed_ports: k::<P, _>(&c.exposed_ports)?.unwrap_or_default(),
+            stop_signal: k::<P, _>(&c.stop_signal)?,
+            annotations: k::<P, _>(&c.annotations)?.unwrap_or_default(),
+            platforms: k::<P, _>(&c.platforms)?
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| vec!["linux/amd64".to_owned()]),
-            source_date_epoch: c
-                .attr("source_date_epoch")
-                .as_number()
-                .and_then(|n| n.to_u64())
-                .unwrap_or(0),
-            compression: opt_str(c.attr("compression")).unwrap_or_else(|| "gzip".to_owned()),
-            format: opt_str(c.attr("format")).unwrap_or_else(|| "oci".to_owned()),
-        }
+            source_date_epoch: k::<P, _>(&c.source_date_epoch)?.unwrap_or(0),
+            compression: k::<P, _>(&c.compression)?.unwrap_or_else(|| "gzip".to_owned()),
+            format: k::<P, _>(&c.format)?.unwrap_or_else(|| "oci".to_owned()),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::model::from_value;
+    use crate::framework::Value;
+
+    /// A configuration with `attrs` set and everything else null.
+    fn config<'a>(attrs: impl IntoIterator<Item = (&'a str, Value)>) -> ImageModel<Planning> {
+        let mut v = Value::object(attrs);
+        if v.attr("layer").is_null() {
+            v = match v {
+                Value::Object(mut m) => {
+                    m.insert("layer".into(), Value::List(Vec::new()));
+                    Value::Object(m)
+                }
+                other => other,
+            };
+        }
+        from_value(&v.fit(&super::super::schema::schema().value_type())).expect("model")
+    }
 
     #[test]
     fn tags() {
@@ -383,7 +346,7 @@ mod tests {
 
     #[test]
     fn diagnostics_point_at_attributes() {
-        let c = Value::object([
+        let c = config([
             ("repository", Value::string("Bad Repo")),
             (
                 "tags",
@@ -406,12 +369,26 @@ mod tests {
 
     #[test]
     fn unknown_values_pass() {
-        let c = Value::object([
+        let c = config([
             ("repository", Value::unknown()),
             ("tags", Value::list([Value::unknown()])),
             ("service", Value::unknown()),
             ("layer", Value::unknown()),
         ]);
         assert!(validate(&c).is_empty());
+        assert!(ImageArgs::from_model(&c).is_none());
+    }
+
+    #[test]
+    fn unknown_tags_leave_the_build_inputs_known() {
+        let c = config([
+            ("repository", Value::string("ep/cortex")),
+            ("tags", Value::unknown()),
+            ("service", Value::string("cortex")),
+            ("deployment_package", Value::string("p.zip")),
+        ]);
+        let args = ImageArgs::from_model(&c).expect("known build inputs");
+        assert_eq!(args.platforms, ["linux/amd64"]);
+        assert!(args.tags.is_empty());
     }
 }

@@ -7,16 +7,16 @@ use ep_imagebuild::image::annotation;
 use ep_imagebuild::registry::{media_types, FetchedManifest};
 use serde_json::Value as Json;
 
-use crate::framework::{Diagnostic, Diagnostics, Value};
+use crate::framework::{Diagnostic, Diagnostics};
 
 use super::access::{registry_diag, Target};
-use super::build::INPUT_FINGERPRINT_LABEL;
-use super::state::layer_value;
+use super::apply::INPUT_FINGERPRINT_LABEL;
+use super::model::LayerInfo;
 
 /// What an image's manifest and config say.
 pub struct Details {
-    /// The `layers` attribute value.
-    pub layers: Value,
+    /// The `layers` attribute.
+    pub layers: Vec<LayerInfo>,
     /// The base image's digest annotation.
     pub base_digest: Option<String>,
     /// The input fingerprint label.
@@ -78,18 +78,16 @@ pub async fn describe(target: &Target, fetched: &FetchedManifest) -> Result<Deta
         .map(|ls| {
             ls.iter()
                 .enumerate()
-                .map(|(i, l)| {
-                    layer_value(
-                        l["digest"].as_str().unwrap_or_default(),
-                        l["size"].as_u64().unwrap_or(0),
-                        history.get(i).map(String::as_str).filter(|s| !s.is_empty()),
-                    )
+                .map(|(i, l)| LayerInfo {
+                    digest: l["digest"].as_str().unwrap_or_default().to_owned(),
+                    size: l["size"].as_u64().unwrap_or(0),
+                    created_by: history.get(i).filter(|s| !s.is_empty()).cloned(),
                 })
                 .collect()
         })
         .unwrap_or_default();
     Ok(Details {
-        layers: Value::List(layers),
+        layers,
         base_digest: annotation_of(annotation::BASE_DIGEST),
         input_fingerprint,
         package_fingerprint: annotation_of(SOURCE_FINGERPRINT_ANNOTATION),

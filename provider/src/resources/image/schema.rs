@@ -3,7 +3,7 @@
 use crate::framework::{Attribute, Block, Nesting, Schema, Type};
 
 /// The type of one entry of the computed `layers` list.
-pub fn layer_type() -> Type {
+fn layer_type() -> Type {
     Type::object([
         ("digest", Type::String),
         ("size", Type::Number),
@@ -43,10 +43,6 @@ pub fn schema() -> Schema {
             Attribute::optional("force_delete", Type::Bool)
                 .describe("Delete the repository on destroy even when other images remain in it."),
         );
-    let timeouts = Block::new("How long each operation may take (`30m`, `1h`).")
-        .attr(Attribute::optional("create", Type::String).describe("Default `60m`."))
-        .attr(Attribute::optional("update", Type::String).describe("Default `60m`."))
-        .attr(Attribute::optional("delete", Type::String).describe("Default `10m`."));
     Schema::new(
         Block::new(
             "Builds an Elastic Path service image from a deployment package without a Docker \
@@ -54,10 +50,15 @@ pub fn schema() -> Schema {
              inputs plan no change, changed inputs plan a new `digest`.",
         )
         .attr(Attribute::computed("id", Type::String).describe("The image URI."))
-        .attr(Attribute::required("repository", Type::String).describe(
-            "ECR repository name (`ep/cortex`) in the provider's account and region, or \
-             `registry-host/repository` for any OCI registry.",
-        ))
+        .attr(
+            Attribute::required("repository", Type::String)
+                .describe(
+                    "ECR repository name (`ep/cortex`) in the provider's account and region, or \
+                     `registry-host/repository` for any OCI registry. Changing it replaces the \
+                     image.",
+                )
+                .force_new(),
+        )
         .attr(Attribute::optional("tags", strings()).describe(
             "Tags to push. Tags alone never change `image_uri`, so retagging redeploys nothing.",
         ))
@@ -104,7 +105,11 @@ pub fn schema() -> Schema {
         .attr(Attribute::computed("image_uri", Type::String).describe(
             "`registry/repository@sha256:…`: what deployments should reference.",
         ))
-        .attr(Attribute::computed("registry", Type::String).describe("The registry host."))
+        .attr(
+            Attribute::computed("registry", Type::String)
+                .describe("The registry host.")
+                .keep_unless_changed(&["repository"]),
+        )
         .attr(Attribute::computed("base_digest", Type::String).describe(
             "Digest of the base image's manifest, when the base is a registry image.",
         ))
@@ -122,7 +127,6 @@ pub fn schema() -> Schema {
              into it (`ep-imagebuild cortex classes`).",
         ))
         .block("repository_settings", Nesting::Single, repository_settings)
-        .block("layer", Nesting::List, layer)
-        .block("timeouts", Nesting::Single, timeouts),
+        .block("layer", Nesting::List, layer),
     )
 }
