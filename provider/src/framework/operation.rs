@@ -10,7 +10,9 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -186,7 +188,7 @@ where
         tokio::select! {
             out = fut => Ok(out),
             _ = self.token.cancelled() => Err(self.interrupted().unwrap_or(Interrupted::Stopped)),
-            _ = tokio::time::sleep_until(self.deadline.into()) => Err(Interrupted::TimedOut {
+            _ = tokio::time::sleep_until(self.deadline) => Err(Interrupted::TimedOut {
                 op: self.kind,
                 limit: self.limit,
             }),
@@ -231,5 +233,22 @@ where
 
     fn with_record(&self, f: impl FnOnce(&mut Record)) {
         f(&mut self.record.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+}
+
+#[cfg(test)]
+impl Op<()> {
+    /// A bare operation for unit tests: no state, a deadline `limit` from
+    /// now, cancelled with `stop`.
+    pub(crate) fn for_test(kind: Operation, limit: Duration, stop: CancellationToken) -> Self {
+        Op::new(
+            kind,
+            limit,
+            stop,
+            (),
+            Arc::default(),
+            Type::Object(Default::default()),
+            Arc::new(|v| v),
+        )
     }
 }
