@@ -22,6 +22,7 @@ pub struct Scenario {
     imports: Vec<(String, ImportId)>,
     ignore_on_import: Vec<String>,
     destroyed: Option<Box<dyn Fn()>>,
+    env: Vec<(String, String)>,
 }
 
 impl Default for Scenario {
@@ -39,12 +40,20 @@ impl Scenario {
             imports: Vec::new(),
             ignore_on_import: Vec::new(),
             destroyed: None,
+            env: Vec::new(),
         }
     }
 
     /// An extra file present in every step (variables, fixtures).
     pub fn file(mut self, name: &str, content: &str) -> Self {
         self.files.push((name.to_owned(), content.to_owned()));
+        self
+    }
+
+    /// An environment variable for every terraform command (and so for the
+    /// provider it starts).
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_owned(), v.to_owned()));
         self
     }
 
@@ -85,7 +94,14 @@ impl Scenario {
             .iter()
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .collect();
-        let wd = Workdir::new(&files);
+        let workdir = || {
+            let mut wd = Workdir::new(&files);
+            for (k, v) in &self.env {
+                wd.set_env(k, v);
+            }
+            wd
+        };
+        let wd = workdir();
         let mut last_config = String::new();
         for (i, step) in self.steps.iter().enumerate() {
             wd.write("main.tf", &step.config);
@@ -104,7 +120,7 @@ impl Scenario {
         }
         for (address, id) in &self.imports {
             let applied = wd.resource_values(address);
-            let fresh = Workdir::new(&files);
+            let fresh = workdir();
             fresh.write("main.tf", &last_config);
             fresh.init();
             let id = id(&wd);

@@ -16,6 +16,16 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Self {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Output {
     /// Both streams, for assertion messages.
     pub fn all(&self) -> String {
@@ -85,8 +95,9 @@ impl Workdir {
         self.dir.path().join(name)
     }
 
-    /// Runs `terraform <args>` here and returns what happened.
-    pub fn run(&self, args: &[&str]) -> Output {
+    /// The `terraform <args>` command for this directory, not yet started
+    /// (for tests that signal or time it).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.env.terraform);
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -99,14 +110,16 @@ impl Workdir {
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
-        let out = cmd
+        cmd
+    }
+
+    /// Runs `terraform <args>` here and returns what happened.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self
+            .command(args)
             .output()
             .unwrap_or_else(|e| panic!("run {}: {e}", self.env.terraform.display()));
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Output::from(out)
     }
 
     /// Runs a command that must succeed.

@@ -490,7 +490,12 @@ mod tests {
             .interval(Duration::from_secs(2), Duration::from_secs(4));
         let got = w.wait(&op(Duration::from_secs(30)), || s.poll()).await;
         assert!(got.is_err());
-        let polls = s.polls.borrow().iter().map(|d| d.as_millis()).collect::<Vec<_>>();
+        let polls = s
+            .polls
+            .borrow()
+            .iter()
+            .map(|d| d.as_millis())
+            .collect::<Vec<_>>();
         // 10 s delay, then 2, 3, 4, 4, 4 … until the 30 s deadline.
         assert_eq!(polls, vec![10_000, 12_000, 15_000, 19_000, 23_000, 27_000]);
     }
@@ -531,7 +536,10 @@ mod tests {
             stop.cancel();
         };
         let (got, ()) = tokio::join!(w.wait(&op, || s.poll()), canceller);
-        assert_eq!(got.err().and_then(|e| e.interruption()), Some(Interrupted::Stopped));
+        assert_eq!(
+            got.err().and_then(|e| e.interruption()),
+            Some(Interrupted::Stopped)
+        );
         assert_eq!(started.elapsed(), Duration::from_secs(5));
     }
 
@@ -541,7 +549,9 @@ mod tests {
         let op = Op::for_test(Operation::Delete, Duration::from_secs(3600), stop.clone());
         stop.cancel();
         let got = fast(&["deleted"])
-            .wait(&op, || std::future::pending::<Result<Observed<u32>, Diagnostics>>())
+            .wait(&op, || {
+                std::future::pending::<Result<Observed<u32>, Diagnostics>>()
+            })
             .await;
         let d: Diagnostics = got.err().map(Diagnostics::from).unwrap_or_default();
         let first = d.iter().next().map(|d| d.summary.clone());

@@ -2,6 +2,7 @@
 
 mod caller_identity;
 mod deployment_package;
+mod fixture;
 mod image;
 mod provider;
 
@@ -31,6 +32,9 @@ mod tests {
         for r in p.resources() {
             problems.extend(r.check_model().err());
         }
+        // Served only under test, checked always.
+        let fixture = crate::framework::Typed::new(super::fixture::Fixture);
+        problems.extend(crate::framework::Resource::check_model(&fixture).err());
         for d in p.data_sources() {
             problems.extend(d.check_model().err());
         }

@@ -113,9 +113,13 @@ impl Provider for EpProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(Typed::new(super::image::Image::new(
-            self.data.clone(),
-        )))]
+        let mut resources: Vec<Arc<dyn Resource>> = vec![Arc::new(Typed::new(
+            super::image::Image::new(self.data.clone()),
+        ))];
+        if std::env::var_os(super::fixture::ENABLE_ENV).is_some_and(|v| v == "1") {
+            resources.push(Arc::new(Typed::new(super::fixture::Fixture)));
+        }
+        resources
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {

@@ -1,0 +1,213 @@
+//! The resource framework through real Terraform, on the test-only
+//! `ep_test_fixture` resource: waits, updates, import, `timeouts` checked
+//! at validate and enforced at apply, and Ctrl-C during a long create.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ep_terraform_tests::{Output, Scenario, Workdir};
+
+const FIXTURES: (&str, &str) = ("EP_PROVIDER_TEST_FIXTURES", "1");
+
+const HEADER: &str = r#"terraform {
+  required_providers {
+    ep = { source = "ep-platform/ep" }
+  }
+}
+"#;
+
+fn fixture(store: &Path, settle: &str, extra: &str) -> String {
+    format!(
+        r#"{HEADER}
+resource "ep_test_fixture" "f" {{
+  store  = "{}"
+  name   = "object"
+  settle = "{settle}"
+{extra}
+}}
+"#,
+        store.display()
+    )
+}
+
+fn workdir() -> Workdir {
+    let mut wd = Workdir::new(&[]);
+    wd.set_env(FIXTURES.0, FIXTURES.1);
+    wd
+}
+
+fn store() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ep-fixture-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("temp dir: {e}"))
+}
+
+fn resource_instance(wd: &Workdir) -> serde_json::Value {
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(wd.file("terraform.tfstate"))
+            .unwrap_or_else(|e| panic!("read state: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("state is not JSON: {e}"));
+    state["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["type"] == "ep_test_fixture"))
+        .map(|r| r["instances"][0].clone())
+        .unwrap_or_else(|| panic!("no ep_test_fixture in state:\n{state:#}"))
+}
+
+#[test]
+fn waits_updates_imports_and_destroys() {
+    let store = store();
+    let object = store.path().join("object");
+    let seen = object.clone();
+    let gone = object.clone();
+    Scenario::new()
+        .env(FIXTURES.0, FIXTURES.1)
+        .step(fixture(store.path(), "1s", ""), move |wd| {
+            let v = wd.resource_values("ep_test_fixture.f");
+            assert_eq!(v["status"], "available", "{v:#}");
+            assert_eq!(v["id"], seen.display().to_string());
+        })
+        .step(fixture(store.path(), "2s", ""), |wd| {
+            let v = wd.resource_values("ep_test_fixture.f");
+            assert_eq!(v["status"], "available", "{v:#}");
+            assert_eq!(v["settle"], "2s");
+        })
+        .import("ep_test_fixture.f", move |_| object.display().to_string())
+        .ignore_on_import(&["settle"])
+        .destroyed(move || assert!(!gone.exists(), "destroy left {}", gone.display()))
+        .run();
+}
+
+#[test]
+fn timeouts_are_checked_at_validate_with_their_path() {
+    let store = store();
+    let wd = workdir();
+    wd.write(
+        "main.tf",
+        &fixture(
+            store.path(),
+            "1s",
+            "  timeouts {\n    create = \"1h30m\"\n  }",
+        ),
+    );
+    wd.init();
+    wd.ok(&["validate", "-no-color"]);
+    for (bad, why) in [
+        ("banana", "has unknown unit"),
+        ("90", "a number without a unit"),
+        ("99999999999999999999h", "longer than the maximum"),
+        ("0s", "is zero"),
+    ] {
+        let line = format!("    create = \"{bad}\"");
+        wd.write(
+            "main.tf",
+            &fixture(store.path(), "1s", &format!("  timeouts {{\n{line}\n  }}")),
+        );
+        let out = wd.run(&["validate", "-no-color"]);
+        assert_ne!(out.code, 0, "{bad:?} passed validate:\n{}", out.all());
+        assert!(out.stderr.contains("Invalid timeout"), "{}", out.all());
+        assert!(out.stderr.contains(why), "{bad:?}: {}", out.all());
+        // Terraform quotes the offending line when the diagnostic carries its path.
+        assert!(
+            out.stderr.contains(line.trim()),
+            "no attribute path: {}",
+            out.all()
+        );
+    }
+}
+
+#[test]
+fn a_create_that_times_out_is_recorded_tainted_and_replaced_next_time() {
+    let store = store();
+    let wd = workdir();
+    wd.write(
+        "main.tf",
+        &fixture(store.path(), "1h", "  timeouts {\n    create = \"2s\"\n  }"),
+    );
+    wd.init();
+    let started = Instant::now();
+    let out = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("Timed out after 2s"), "{}", out.all());
+    assert!(out.stderr.contains("timeouts.create"), "{}", out.all());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let recorded = resource_instance(&wd);
+    assert_eq!(recorded["status"], "tainted", "{recorded:#}");
+    assert_eq!(recorded["attributes"]["status"], "creating", "{recorded:#}");
+
+    wd.write("main.tf", &fixture(store.path(), "1s", ""));
+    let out = wd.apply();
+    assert!(
+        out.stdout.contains("1 added, 0 changed, 1 destroyed"),
+        "{}",
+        out.all()
+    );
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+}
+
+/// Ctrl-C: Terraform forwards SIGINT as `StopProvider`; the wait must end
+/// within seconds and the object created so far must be in state.
+#[test]
+fn ctrl_c_during_a_long_create_stops_promptly_and_keeps_what_was_created() {
+    let store = store();
+    let object = store.path().join("object");
+    let wd = workdir();
+    wd.write("main.tf", &fixture(store.path(), "1h", ""));
+    wd.init();
+    let child = wd
+        .command(&["apply", "-auto-approve", "-input=false", "-no-color"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start terraform: {e}"));
+    let waited = Instant::now();
+    while !object.exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the fixture never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the create settle into its wait.
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = Instant::now();
+    let pid = child.id().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(kill.success());
+    let out = Output::from(
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("wait for terraform: {e}")),
+    );
+    let took = interrupted.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?} to stop:\n{}",
+        out.all()
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("Interrupted"), "{}", out.all());
+
+    let recorded = resource_instance(&wd);
+    assert_eq!(recorded["status"], "tainted", "{recorded:#}");
+    assert_eq!(recorded["attributes"]["id"], object.display().to_string());
+
+    // The next apply finds it and replaces it.
+    wd.write("main.tf", &fixture(store.path(), "1s", ""));
+    let out = wd.apply();
+    assert!(
+        out.stdout.contains("1 added, 0 changed, 1 destroyed"),
+        "{}",
+        out.all()
+    );
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(!object.exists());
+}
