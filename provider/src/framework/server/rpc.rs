@@ -1,156 +1,38 @@
-//! The tfplugin6 `Provider` gRPC service: one thin adapter per RPC that
-//! decodes the request, calls the [`Provider`]/[`Resource`]/[`DataSource`]
-//! traits and encodes the answer. RPCs for features this provider does not
-//! offer answer with a diagnostic, never with a gRPC error: Terraform treats
-//! transport errors as a crashed plugin.
-
-use std::collections::HashMap;
-use std::pin::Pin;
-use std::sync::Arc;
+//! The tfplugin6 RPCs, one thin adapter each: decode the request, call the
+//! [`Provider`]/[`Resource`]/[`DataSource`] traits, encode the answer.
 
 use ep_tfproto::tfplugin6 as pb;
-use futures::Stream;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
-use super::diagnostics::{Diagnostic, Diagnostics};
-use super::dynamic::{self, Type, Value};
-use super::operation::Stopper;
-use super::schema::Schema;
-use super::state_upgrade;
-use super::traits::{
-    ApplyRequest, ConfigureRequest, DataSource, PlanRequest, Provider, ReadRequest, Resource,
-    StateResponse,
+use super::{
+    decode, encode, one_event, serve_rpcs, state_answer, unsupported, EventStream, ProviderService,
+    RpcResult,
 };
+use crate::framework::diagnostics::Diagnostics;
+use crate::framework::dynamic::Value;
+use crate::framework::state_upgrade;
+use crate::framework::traits::{ApplyRequest, ConfigureRequest, PlanRequest, ReadRequest};
 
-type RpcResult<T> = Result<Response<T>, Status>;
-type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
-/// Serves a [`Provider`] over tfplugin6.
-pub struct ProviderService {
-    provider: Arc<dyn Provider>,
-    provider_schema: Schema,
-    resources: HashMap<&'static str, (Arc<dyn Resource>, Schema)>,
-    data_sources: HashMap<&'static str, (Arc<dyn DataSource>, Schema)>,
-    stopper: Stopper,
-}
-
-impl ProviderService {
-    /// Wraps a provider; schemas are computed once here.
-    pub fn new(provider: Arc<dyn Provider>) -> Self {
-        let resources = provider
-            .resources()
-            .into_iter()
-            .map(|r| (r.type_name(), (r.clone(), r.schema())))
-            .collect();
-        let data_sources = provider
-            .data_sources()
-            .into_iter()
-            .map(|d| (d.type_name(), (d.clone(), d.schema())))
-            .collect();
-        ProviderService {
-            provider_schema: provider.schema(),
-            provider,
-            resources,
-            data_sources,
-            stopper: Stopper::default(),
-        }
+serve_rpcs! {
+    refuse {
+    upgrade_resource_identity(upgrade_resource_identity) => "resource identity",
+    move_resource_state(move_resource_state) => "moving state between resource types",
+    generate_resource_config(generate_resource_config) => "configuration generation",
+    validate_ephemeral_resource_config(validate_ephemeral_resource_config) => "ephemeral resources",
+    open_ephemeral_resource(open_ephemeral_resource) => "ephemeral resources",
+    renew_ephemeral_resource(renew_ephemeral_resource) => "ephemeral resources",
+    close_ephemeral_resource(close_ephemeral_resource) => "ephemeral resources",
+    validate_list_resource_config(validate_list_resource_config) => "list resources",
+    validate_state_store_config(validate_state_store) => "state stores",
+    configure_state_store(configure_state_store) => "state stores",
+    lock_state(lock_state) => "state stores",
+    unlock_state(unlock_state) => "state stores",
+    get_states(get_states) => "state stores",
+    delete_state(delete_state) => "state stores",
+    plan_action(plan_action) => "actions",
+    validate_action_config(validate_action_config) => "actions",
     }
-
-    fn resource(&self, name: &str) -> Result<&(Arc<dyn Resource>, Schema), Diagnostics> {
-        self.resources.get(name).ok_or_else(|| {
-            Diagnostic::error(
-                "Unknown resource type",
-                format!("This provider has no resource type {name:?}."),
-            )
-            .into()
-        })
-    }
-
-    fn data_source(&self, name: &str) -> Result<&(Arc<dyn DataSource>, Schema), Diagnostics> {
-        self.data_sources.get(name).ok_or_else(|| {
-            Diagnostic::error(
-                "Unknown data source type",
-                format!("This provider has no data source type {name:?}."),
-            )
-            .into()
-        })
-    }
-
-    fn capabilities() -> pb::ServerCapabilities {
-        pb::ServerCapabilities {
-            plan_destroy: false,
-            get_provider_schema_optional: true,
-            move_resource_state: false,
-            generate_resource_config: false,
-        }
-    }
-}
-
-/// Decodes a value Terraform sent: msgpack when present, else JSON, else null.
-fn decode(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics> {
-    let Some(dv) = dv else {
-        return Ok(Value::Null);
-    };
-    let decoded = if !dv.msgpack.is_empty() {
-        dynamic::from_msgpack(&dv.msgpack, ty)
-    } else if !dv.json.is_empty() {
-        dynamic::from_json(&dv.json, ty)
-    } else {
-        return Ok(Value::Null);
-    };
-    decoded.map_err(|e| {
-        Diagnostic::error(
-            "Provider could not decode a value from Terraform",
-            format!(
-                "{e}. This is a bug in the provider or a Terraform version it does not support."
-            ),
-        )
-        .into()
-    })
-}
-
-fn encode(v: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
-    dynamic::to_msgpack(v, ty)
-        .map(|msgpack| pb::DynamicValue {
-            msgpack,
-            json: Vec::new(),
-        })
-        .map_err(|e| {
-            Diagnostic::error(
-                "Provider produced a value it cannot encode",
-                format!("{e}. This is a bug in the provider."),
-            )
-            .into()
-        })
-}
-
-fn unsupported(what: &str) -> Vec<pb::Diagnostic> {
-    Diagnostics::from(Diagnostic::error(
-        format!("{what} not supported"),
-        format!("The ep provider offers no {what}."),
-    ))
-    .to_proto()
-}
-
-fn one_event<T: Send + 'static>(event: T) -> EventStream<T> {
-    Box::pin(futures::stream::once(async move { Ok(event) }))
-}
-
-/// The state answer shared by apply and read: encode the new state, keeping
-/// the provider's diagnostics even when encoding fails.
-fn state_answer(out: StateResponse, ty: &Type) -> (Option<pb::DynamicValue>, Vec<u8>, Diagnostics) {
-    let mut diags = out.diagnostics;
-    match encode(&out.new_state, ty) {
-        Ok(v) => (Some(v), out.private, diags),
-        Err(e) => {
-            diags.extend(e);
-            (None, out.private, diags)
-        }
-    }
-}
-
-#[tonic::async_trait]
-impl pb::provider_server::Provider for ProviderService {
+    serve {
     async fn get_metadata(
         &self,
         _req: Request<pb::get_metadata::Request>,
@@ -271,16 +153,6 @@ impl pb::provider_server::Provider for ProviderService {
         _req: Request<pb::get_resource_identity_schemas::Request>,
     ) -> RpcResult<pb::get_resource_identity_schemas::Response> {
         Ok(Response::new(Default::default()))
-    }
-
-    async fn upgrade_resource_identity(
-        &self,
-        _req: Request<pb::upgrade_resource_identity::Request>,
-    ) -> RpcResult<pb::upgrade_resource_identity::Response> {
-        Ok(Response::new(pb::upgrade_resource_identity::Response {
-            upgraded_identity: None,
-            diagnostics: unsupported("resource identity"),
-        }))
     }
 
     async fn configure_provider(
@@ -477,16 +349,6 @@ impl pb::provider_server::Provider for ProviderService {
         }))
     }
 
-    async fn move_resource_state(
-        &self,
-        _req: Request<pb::move_resource_state::Request>,
-    ) -> RpcResult<pb::move_resource_state::Response> {
-        Ok(Response::new(pb::move_resource_state::Response {
-            diagnostics: unsupported("moving state between resource types"),
-            ..Default::default()
-        }))
-    }
-
     async fn read_data_source(
         &self,
         req: Request<pb::read_data_source::Request>,
@@ -522,56 +384,6 @@ impl pb::provider_server::Provider for ProviderService {
         }))
     }
 
-    async fn generate_resource_config(
-        &self,
-        _req: Request<pb::generate_resource_config::Request>,
-    ) -> RpcResult<pb::generate_resource_config::Response> {
-        Ok(Response::new(pb::generate_resource_config::Response {
-            config: None,
-            diagnostics: unsupported("configuration generation"),
-        }))
-    }
-
-    async fn validate_ephemeral_resource_config(
-        &self,
-        _req: Request<pb::validate_ephemeral_resource_config::Request>,
-    ) -> RpcResult<pb::validate_ephemeral_resource_config::Response> {
-        Ok(Response::new(
-            pb::validate_ephemeral_resource_config::Response {
-                diagnostics: unsupported("ephemeral resources"),
-            },
-        ))
-    }
-
-    async fn open_ephemeral_resource(
-        &self,
-        _req: Request<pb::open_ephemeral_resource::Request>,
-    ) -> RpcResult<pb::open_ephemeral_resource::Response> {
-        Ok(Response::new(pb::open_ephemeral_resource::Response {
-            diagnostics: unsupported("ephemeral resources"),
-            ..Default::default()
-        }))
-    }
-
-    async fn renew_ephemeral_resource(
-        &self,
-        _req: Request<pb::renew_ephemeral_resource::Request>,
-    ) -> RpcResult<pb::renew_ephemeral_resource::Response> {
-        Ok(Response::new(pb::renew_ephemeral_resource::Response {
-            diagnostics: unsupported("ephemeral resources"),
-            ..Default::default()
-        }))
-    }
-
-    async fn close_ephemeral_resource(
-        &self,
-        _req: Request<pb::close_ephemeral_resource::Request>,
-    ) -> RpcResult<pb::close_ephemeral_resource::Response> {
-        Ok(Response::new(pb::close_ephemeral_resource::Response {
-            diagnostics: unsupported("ephemeral resources"),
-        }))
-    }
-
     type ListResourceStream = EventStream<pb::list_resource::Event>;
 
     async fn list_resource(
@@ -582,15 +394,6 @@ impl pb::provider_server::Provider for ProviderService {
             diagnostic: unsupported("list resources"),
             ..Default::default()
         })))
-    }
-
-    async fn validate_list_resource_config(
-        &self,
-        _req: Request<pb::validate_list_resource_config::Request>,
-    ) -> RpcResult<pb::validate_list_resource_config::Response> {
-        Ok(Response::new(pb::validate_list_resource_config::Response {
-            diagnostics: unsupported("list resources"),
-        }))
     }
 
     async fn get_functions(
@@ -616,25 +419,6 @@ impl pb::provider_server::Provider for ProviderService {
         }))
     }
 
-    async fn validate_state_store_config(
-        &self,
-        _req: Request<pb::validate_state_store::Request>,
-    ) -> RpcResult<pb::validate_state_store::Response> {
-        Ok(Response::new(pb::validate_state_store::Response {
-            diagnostics: unsupported("state stores"),
-        }))
-    }
-
-    async fn configure_state_store(
-        &self,
-        _req: Request<pb::configure_state_store::Request>,
-    ) -> RpcResult<pb::configure_state_store::Response> {
-        Ok(Response::new(pb::configure_state_store::Response {
-            diagnostics: unsupported("state stores"),
-            capabilities: None,
-        }))
-    }
-
     type ReadStateBytesStream = EventStream<pb::read_state_bytes::Response>;
 
     async fn read_state_bytes(
@@ -656,54 +440,6 @@ impl pb::provider_server::Provider for ProviderService {
         }))
     }
 
-    async fn lock_state(
-        &self,
-        _req: Request<pb::lock_state::Request>,
-    ) -> RpcResult<pb::lock_state::Response> {
-        Ok(Response::new(pb::lock_state::Response {
-            lock_id: String::new(),
-            diagnostics: unsupported("state stores"),
-        }))
-    }
-
-    async fn unlock_state(
-        &self,
-        _req: Request<pb::unlock_state::Request>,
-    ) -> RpcResult<pb::unlock_state::Response> {
-        Ok(Response::new(pb::unlock_state::Response {
-            diagnostics: unsupported("state stores"),
-        }))
-    }
-
-    async fn get_states(
-        &self,
-        _req: Request<pb::get_states::Request>,
-    ) -> RpcResult<pb::get_states::Response> {
-        Ok(Response::new(pb::get_states::Response {
-            state_id: Vec::new(),
-            diagnostics: unsupported("state stores"),
-        }))
-    }
-
-    async fn delete_state(
-        &self,
-        _req: Request<pb::delete_state::Request>,
-    ) -> RpcResult<pb::delete_state::Response> {
-        Ok(Response::new(pb::delete_state::Response {
-            diagnostics: unsupported("state stores"),
-        }))
-    }
-
-    async fn plan_action(
-        &self,
-        _req: Request<pb::plan_action::Request>,
-    ) -> RpcResult<pb::plan_action::Response> {
-        Ok(Response::new(pb::plan_action::Response {
-            diagnostics: unsupported("actions"),
-            deferred: None,
-        }))
-    }
-
     type InvokeActionStream = EventStream<pb::invoke_action::Event>;
 
     async fn invoke_action(
@@ -719,15 +455,6 @@ impl pb::provider_server::Provider for ProviderService {
         })))
     }
 
-    async fn validate_action_config(
-        &self,
-        _req: Request<pb::validate_action_config::Request>,
-    ) -> RpcResult<pb::validate_action_config::Response> {
-        Ok(Response::new(pb::validate_action_config::Response {
-            diagnostics: unsupported("actions"),
-        }))
-    }
-
     async fn stop_provider(
         &self,
         _req: Request<pb::stop_provider::Request>,
@@ -739,124 +466,5 @@ impl pb::provider_server::Provider for ProviderService {
             error: String::new(),
         }))
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::framework::{Attribute, Block, ConfigureRequest};
-    use pb::provider_server::Provider as Rpc;
-
-    struct Empty;
-
-    #[async_trait::async_trait]
-    impl Provider for Empty {
-        fn schema(&self) -> Schema {
-            Schema::new(Block::new("").attr(Attribute::optional("region", Type::String)))
-        }
-        async fn configure(&self, _req: ConfigureRequest) -> Diagnostics {
-            Diagnostics::new()
-        }
-        fn resources(&self) -> Vec<Arc<dyn Resource>> {
-            Vec::new()
-        }
-        fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-            Vec::new()
-        }
-    }
-
-    fn service() -> ProviderService {
-        ProviderService::new(Arc::new(Empty))
-    }
-
-    fn is_error(d: &[pb::Diagnostic]) -> bool {
-        d.iter()
-            .any(|d| d.severity == pb::diagnostic::Severity::Error as i32)
-    }
-
-    #[tokio::test]
-    async fn schema_advertises_optional_schema_fetch() {
-        let r = service()
-            .get_provider_schema(Request::new(Default::default()))
-            .await
-            .map(Response::into_inner)
-            .unwrap();
-        assert!(r.server_capabilities.unwrap().get_provider_schema_optional);
-        assert!(r.provider.is_some());
-    }
-
-    #[tokio::test]
-    async fn unsupported_features_answer_with_diagnostics_not_status_errors() {
-        let s = service();
-        let eph = s
-            .open_ephemeral_resource(Request::new(Default::default()))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(is_error(&eph.diagnostics));
-        let mv = s
-            .move_resource_state(Request::new(Default::default()))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(is_error(&mv.diagnostics));
-        let lock = s
-            .lock_state(Request::new(Default::default()))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(is_error(&lock.diagnostics));
-        let call = s
-            .call_function(Request::new(Default::default()))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(call.error.is_some());
-        let mut events = s
-            .list_resource(Request::new(Default::default()))
-            .await
-            .unwrap()
-            .into_inner();
-        use futures::StreamExt;
-        let first = events.next().await.unwrap().unwrap();
-        assert!(is_error(&first.diagnostic));
-    }
-
-    #[tokio::test]
-    async fn unknown_type_names_are_diagnostics() {
-        let s = service();
-        let r = s
-            .read_data_source(Request::new(pb::read_data_source::Request {
-                type_name: "ep_nope".into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(is_error(&r.diagnostics));
-        let p = s
-            .plan_resource_change(Request::new(pb::plan_resource_change::Request {
-                type_name: "ep_nope".into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(is_error(&p.diagnostics));
-    }
-
-    #[tokio::test]
-    async fn garbage_values_are_diagnostics() {
-        let r = service()
-            .validate_provider_config(Request::new(pb::validate_provider_config::Request {
-                config: Some(pb::DynamicValue {
-                    msgpack: vec![0xc1, 0xff, 0x00],
-                    json: Vec::new(),
-                }),
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(is_error(&r.diagnostics));
     }
 }
