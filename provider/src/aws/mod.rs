@@ -2,10 +2,16 @@
 //! static keys, assume-role, and per-service endpoint overrides so the same
 //! code runs against AWS, LocalStack or moto.
 
+mod errors;
+mod retry;
 mod settings;
+
+pub use errors::{not_found, ApiError};
+pub use retry::retry_while;
 
 pub use settings::{
     schema as settings_schema, AssumeRole, AwsSettings, Endpoints, Service, StaticKeys,
+    DEFAULT_MAX_RETRIES,
 };
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -94,8 +100,16 @@ impl AwsClients {
     }
 
     async fn load(&self) -> Result<SdkConfig, AwsError> {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(self.region.clone());
+        // The SDK's standard mode retries throttling and transient errors with
+        // jittered exponential backoff; only the attempt count is ours.
+        let retries = self.settings.max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(self.region.clone())
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(retries.saturating_add(1))
+                    .with_max_backoff(std::time::Duration::from_secs(30)),
+            );
         if let Some(p) = &self.settings.profile {
             loader = loader.profile_name(p);
         }

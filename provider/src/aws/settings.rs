@@ -123,7 +123,15 @@ pub struct AwsSettings {
     pub assume_role: Option<AssumeRole>,
     /// Endpoint overrides.
     pub endpoints: Endpoints,
+    /// How often the SDK retries a throttled or transient failure
+    /// ([`DEFAULT_MAX_RETRIES`] when unset).
+    pub max_retries: Option<u32>,
 }
+
+/// Retries of a throttled or transient call, as terraform-provider-aws's default.
+pub const DEFAULT_MAX_RETRIES: u32 = 25;
+/// The most `max_retries` may be: beyond it, an outage looks like a hang.
+const MAX_MAX_RETRIES: u64 = 100;
 
 /// Adds the AWS attributes and blocks to the provider schema.
 pub fn schema(block: Block) -> Block {
@@ -146,6 +154,10 @@ pub fn schema(block: Block) -> Block {
             Attribute::optional("region", Type::String)
                 .describe("AWS region. Defaults to `AWS_REGION` or the profile's region."),
         )
+        .attr(Attribute::optional("max_retries", Type::Number).describe(
+            "How many times a throttled or transient AWS call is retried, with exponential \
+             backoff (default 25, at most 100). `0` fails at the first error.",
+        ))
         .attr(
             Attribute::optional("profile", Type::String)
                 .describe("Named profile in the shared AWS config and credentials files."),
@@ -233,6 +245,15 @@ impl AwsSettings {
                     AttrPath::root("region"),
                     "Invalid AWS region",
                     format!("{r:?} is not an AWS region name such as \"us-east-1\"."),
+                );
+            }
+        }
+        if let Some(n) = config.attr("max_retries").as_number() {
+            if n.to_u64().is_none_or(|n| n > MAX_MAX_RETRIES) {
+                d.attr_error(
+                    AttrPath::root("max_retries"),
+                    "Invalid max_retries",
+                    format!("{n} is not a whole number from 0 to {MAX_MAX_RETRIES}."),
                 );
             }
         }
@@ -343,6 +364,11 @@ impl AwsSettings {
             static_keys,
             assume_role,
             endpoints,
+            max_retries: config
+                .attr("max_retries")
+                .as_number()
+                .and_then(|n| n.to_u64())
+                .and_then(|n| u32::try_from(n).ok()),
         }
     }
 }
@@ -376,6 +402,7 @@ mod tests {
     fn diagnostics_point_at_the_attribute() {
         let c = cfg(&[
             ("region", Value::string("moon-1")),
+            ("max_retries", Value::number(101u32)),
             ("access_key", Value::string("AKIA")),
             ("secret_key", Value::Null),
             (
@@ -391,7 +418,10 @@ mod tests {
             .iter()
             .filter_map(|x| x.path.as_ref().map(|p| p.to_string()))
             .collect();
-        assert_eq!(paths, vec!["region", "secret_key", "endpoints.ecr"]);
+        assert_eq!(
+            paths,
+            vec!["region", "max_retries", "secret_key", "endpoints.ecr"]
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::aws::aws_error_chain;
+use crate::aws::ApiError;
 use serde::{Deserialize, Serialize};
 
 use crate::framework::{
@@ -69,10 +69,7 @@ impl TypedDataSource for CallerIdentity {
             ))
         })?;
         let out = sts.get_caller_identity().send().await.map_err(|e| {
-            Diagnostics::from(Diagnostic::error(
-                "STS GetCallerIdentity failed",
-                aws_error_chain(&e),
-            ))
+            ApiError::new("STS GetCallerIdentity", "the provider's credentials", &e)
         })?;
         let account = out.account().map(str::to_owned);
         Ok(IdentityModel {
