@@ -193,6 +193,9 @@ async fn one_cortex_class_changes_only_the_cortex_image() {
     }
 }
 
+/// A change to a request.
+type Change = Box<dyn Fn(&mut BuildRequest)>;
+
 #[test]
 fn settings_that_change_the_image_change_the_fingerprint() {
     let tmp = tempfile::tempdir().unwrap();
@@ -214,7 +217,7 @@ fn settings_that_change_the_image_change_the_fingerprint() {
     };
     elsewhere.work_dir = tmp.path().join("other-work");
     assert_eq!(fp(&elsewhere), reference);
-    let changes: Vec<(&str, Box<dyn Fn(&mut BuildRequest)>)> = vec![
+    let changes: Vec<(&str, Change)> = vec![
         (
             "env",
             Box::new(|r| r.config.env.push(("A".into(), "1".into()))),
