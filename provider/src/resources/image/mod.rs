@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::framework::model::Known;
 use crate::framework::{
     Diagnostics, Op, Operation, Plan, Planning, Schema, TimeoutDefaults, TypedResource,
 };
@@ -88,6 +89,13 @@ impl TypedResource for Image {
             }
         }
         let p = &mut plan.planned;
+        // The configuration may be unchanged while what it points at changed
+        // (a package rewritten in place): the framework then kept every output
+        // from state, but a new image is coming.
+        p.id = Known::Unknown;
+        p.digest = Known::Unknown;
+        p.image_uri = Known::Unknown;
+        p.layers = Known::Unknown;
         p.source_fingerprint = Some(fp).into();
         p.package_fingerprint = Some(inputs.package_fingerprint).into();
         p.base_digest = match args.base {
