@@ -1,6 +1,8 @@
 //! A daemonless, reproducible OCI image builder for Elastic Path deployment
 //! packages. Knows nothing of Terraform.
 
+#![forbid(unsafe_code)]
+
 pub mod build;
 pub mod cache;
 pub mod digest;

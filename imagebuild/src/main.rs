@@ -1,6 +1,8 @@
 //! `ep-imagebuild`: build container images from Elastic Path deployment packages without a
 //! Docker daemon. A thin command line over the `ep_imagebuild` library.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;

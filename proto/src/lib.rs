@@ -3,6 +3,8 @@
 //! Nothing but generated code lives here; conversions and logic belong to the
 //! provider's `framework` and `plugin` modules.
 
+#![forbid(unsafe_code)]
+
 #![allow(clippy::all, missing_docs, rustdoc::all)]
 
 /// Terraform's provider protocol, version 6.10.

@@ -5,6 +5,8 @@
 //! diagnostics) know nothing of Elastic Path; [`resources`] holds the EP
 //! resources and data sources built on them, with [`aws`] for SDK clients.
 
+#![forbid(unsafe_code)]
+
 pub mod aws;
 pub mod framework;
 pub mod logging;

@@ -11,6 +11,8 @@
 //! must both be empty, optional import with every attribute compared,
 //! destroy, and a check through the API that nothing is left.
 
+#![forbid(unsafe_code)]
+
 pub mod consul;
 pub mod env;
 pub mod mariadb;

@@ -1,34 +1,15 @@
 //! The examples users copy, run through `terraform test` (their
 //! `tests/*.tftest.hcl`) against the provider built from this tree.
 
-use std::path::Path;
+mod image_support;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
 use ep_terraform_tests::{TestEnv, Workdir};
+use image_support::{busybox_rootfs, example_files};
 
 /// Copies an example's `.tf` files and `tests/` into a fresh working directory.
 fn workdir_for(example: &str) -> Workdir {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(example);
-    let mut files = Vec::new();
-    for sub in ["", "tests"] {
-        let Ok(dir) = std::fs::read_dir(src.join(sub)) else {
-            continue;
-        };
-        for entry in dir.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".tf") || name.ends_with(".tftest.hcl") {
-                let rel = if sub.is_empty() {
-                    name
-                } else {
-                    format!("{sub}/{name}")
-                };
-                files.push((rel, std::fs::read_to_string(entry.path()).unwrap()));
-            }
-        }
-    }
-    assert!(!files.is_empty(), "example {example} has no files");
+    let files = example_files(example);
     let refs: Vec<(&str, &str)> = files
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
@@ -52,14 +33,6 @@ fn quickstart_terraform_test() {
         &format!("-var=registry_endpoint=http://{}", env.auth_registry),
     ]);
     assert!(out.stdout.contains("2 passed, 0 failed"), "{}", out.all());
-}
-
-/// A minimal root filesystem: Debian's static busybox and a shell link.
-fn busybox_rootfs(dir: &Path) {
-    std::fs::create_dir_all(dir.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", dir.join("bin/busybox"))
-        .expect("busybox-static is installed by scripts/testenv");
-    std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
 }
 
 #[test]

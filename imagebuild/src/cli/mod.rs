@@ -495,7 +495,11 @@ fn print_text(r: &BuildReport) {
         println!("base:         {b} ({d})");
     }
     println!("config:       {}", r.config_digest);
-    println!("fingerprint:  {}", r.package_fingerprint);
+    println!("inputs:       {}", r.inputs_fingerprint);
+    println!("package:      {}", r.package_fingerprint);
+    for w in &r.warnings {
+        println!("warning:      {w}");
+    }
     println!("layers:");
     for l in &r.layers {
         let push = match &l.push {

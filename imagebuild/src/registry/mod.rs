@@ -26,17 +26,11 @@ pub use oci_client::Reference;
 
 use crate::digest::Digest;
 
-/// Manifest and index media types this client reads and writes.
+/// Manifest and index media types this client reads and writes (defined once, in
+/// [`crate::image`]).
 pub mod media_types {
-    /// OCI image manifest.
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    /// OCI image index.
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-    /// Docker schema 2 manifest.
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    /// Docker schema 2 manifest list.
-    pub const DOCKER_MANIFEST_LIST: &str =
-        "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub use crate::image::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+
     /// Everything [`RegistryClient::get_manifest`](super::RegistryClient::get_manifest)
     /// accepts when the caller passes no `Accept` list.
     pub const ALL_MANIFESTS: [&str; 4] = [

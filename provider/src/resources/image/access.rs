@@ -100,12 +100,12 @@ impl RegistryAccess {
 
 /// A client authenticated against the account's ECR registry, and its host.
 async fn ecr_client(aws: Arc<AwsClients>) -> Result<(RegistryClient, String), Diagnostics> {
-    let sdk = aws
-        .sdk_config()
+    // The provider's one ECR client (endpoint override, assumed role).
+    let ecr = aws
+        .ecr()
         .await
         .map_err(|e| diag("Could not set up AWS credentials", e))?;
-    let ecr_endpoint = aws.settings().endpoints.get(crate::aws::Service::Ecr);
-    let auth = EcrAuth::new(sdk, ecr_endpoint);
+    let auth = EcrAuth::from_client(ecr);
     let proxy = auth
         .proxy_endpoint()
         .await

@@ -3,35 +3,17 @@
 
 use std::path::PathBuf;
 
-use ep_imagebuild::build::{self as builder, Base, BuildRequest, NoProgress, Output};
-use ep_imagebuild::image::{ConfigOverrides, ManifestFormat, Platform};
-use ep_imagebuild::layer::{Compression, DEFAULT_ZSTD_LEVEL};
-use ep_imagebuild::layering::{CustomLayer, CustomSource, Service};
+use ep_imagebuild::build::{self as builder, InputsReport, NoProgress, Output};
 use ep_imagebuild::registry::media_types;
 
-use crate::framework::{AttrPath, Diagnostic, Diagnostics, Op, Planning};
+use crate::framework::{Diagnostic, Diagnostics, Op, Planning};
 use crate::resources::provider::ProviderData;
 
 use super::access::{registry_diag, Target};
 use super::args::{BaseArg, ImageArgs};
-use super::fingerprint::{self, Resolved};
 use super::model::{ImageModel, ImagePrivate};
 use super::repository::EcrRepository;
-
-/// Config label carrying the input fingerprint, so an imported image plans
-/// clean against the configuration that built it.
-pub const INPUT_FINGERPRINT_LABEL: &str = "com.elasticpath.image.input-fingerprint";
-
-fn cache_root() -> PathBuf {
-    if let Some(d) = std::env::var_os("EP_IMAGE_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("terraform-provider-ep")
-}
+use super::request::{build_request, cache_root};
 
 /// A build's scratch directory, removed however the build ends (an
 /// interrupted build drops it too).
@@ -53,98 +35,6 @@ pub async fn target_for(data: &ProviderData, repository: &str) -> Result<Target,
         .target(repository, || data.aws())
         .await
         .map_err(|d| d.at_root("repository"))
-}
-
-fn build_request(
-    args: &ImageArgs,
-    target: &Target,
-    work_dir: PathBuf,
-    fingerprint: &str,
-) -> Result<BuildRequest, Diagnostics> {
-    let package = args
-        .deployment_package
-        .clone()
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            Diagnostics::from(
-                Diagnostic::error(
-                    "Missing deployment package",
-                    "Building needs `deployment_package`.",
-                )
-                .at(AttrPath::root("deployment_package")),
-            )
-        })?;
-    let output = Output::Push {
-        repository: target.repo.to_string(),
-        tags: args.tags.clone(),
-    };
-    let mut req = BuildRequest::new(package, output, work_dir);
-    req.cache_dir = Some(cache_root().join("layers"));
-    req.service = match &args.service {
-        Some(s) => Some(s.parse::<Service>().map_err(|e| {
-            Diagnostics::from(
-                Diagnostic::error("Unknown service", e.to_string()).at(AttrPath::root("service")),
-            )
-        })?),
-        None => None,
-    };
-    req.custom_layers = args
-        .layers
-        .iter()
-        .map(|l| CustomLayer {
-            name: None,
-            source: match l.source.strip_prefix("host:") {
-                Some(p) => CustomSource::Host(PathBuf::from(p)),
-                None => CustomSource::Package(l.source.clone()),
-            },
-            destination: l.destination.clone(),
-            mode: l.mode,
-            uid: l.uid,
-            gid: l.gid,
-        })
-        .collect();
-    req.base = match &args.base {
-        BaseArg::Scratch => Base::Scratch,
-        BaseArg::Dir(p) | BaseArg::Tar(p) => Base::LocalRootfs(PathBuf::from(p)),
-        BaseArg::Image(r) => Base::Registry(r.clone()),
-    };
-    let mut labels = args.labels.clone();
-    labels.insert(INPUT_FINGERPRINT_LABEL.to_owned(), fingerprint.to_owned());
-    req.config = ConfigOverrides {
-        env: args
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        entrypoint: args.entrypoint.clone(),
-        cmd: args.cmd.clone(),
-        working_dir: args.working_dir.clone(),
-        user: args.user.clone(),
-        labels,
-        exposed_ports: args.exposed_ports.clone(),
-        volumes: Vec::new(),
-        stop_signal: args.stop_signal.clone(),
-    };
-    req.platforms = args
-        .platforms
-        .iter()
-        .filter_map(|p| Platform::parse(p))
-        .collect();
-    req.annotations = args.annotations.clone();
-    req.source_date_epoch = args.source_date_epoch;
-    req.compression = if args.compression == "zstd" {
-        Compression::Zstd {
-            level: DEFAULT_ZSTD_LEVEL,
-        }
-    } else {
-        Compression::default()
-    };
-    req.format = if args.format == "docker" {
-        ManifestFormat::Docker
-    } else {
-        ManifestFormat::Oci
-    };
-    Ok(req)
 }
 
 /// Creates the ECR repository when asked to, remembering in private data
@@ -197,8 +87,8 @@ pub async fn create_or_update(
             "Terraform passed a configuration with unknown values to apply.",
         ))
     })?;
-    let resolved = super::inputs::resolve(data, &args).await?;
-    let fp = fingerprint::source_fingerprint(&args, &resolved);
+    let inputs = super::inputs::resolve(data, &args).await?;
+    let fp = inputs.inputs_fingerprint.clone();
     if let Some(Some(expected)) = planned.source_fingerprint.get() {
         if *expected != fp {
             return Err(Diagnostic::error(
@@ -224,7 +114,7 @@ pub async fn create_or_update(
             state.keep_outputs_of(prior);
             Ok(state)
         }
-        None => build_and_push(op, &target, &args, &resolved, fp, state).await,
+        None => build_and_push(op, &target, &args, &inputs, state).await,
     }
 }
 
@@ -232,16 +122,20 @@ async fn build_and_push(
     op: &Op<ImagePrivate>,
     target: &Target,
     args: &ImageArgs,
-    resolved: &Resolved,
-    fp: String,
+    inputs: &InputsReport,
     mut state: ImageModel,
 ) -> Result<ImageModel, Diagnostics> {
+    let fp = inputs.inputs_fingerprint.clone();
     let work = WorkDir(cache_root().join("work").join(format!(
         "{}-{}",
         std::process::id(),
-        &fp[..12]
+        fp.get(..12).unwrap_or(&fp)
     )));
-    let breq = build_request(args, target, work.0.clone(), &fp)?;
+    let output = Output::Push {
+        repository: target.repo.to_string(),
+        tags: args.tags.clone(),
+    };
+    let breq = build_request(args, output, work.0.clone())?;
     let report = builder::build(&breq, &target.client, &NoProgress)
         .await
         .map_err(|e| {
@@ -251,6 +145,17 @@ async fn build_and_push(
             ))
         })?;
     drop(work);
+    for w in &report.warnings {
+        op.warn("Image built without part of the service", format!("{w}."));
+    }
+    if report.inputs_fingerprint != fp {
+        // The base tag moved between the inspection and the build: the image
+        // is what the build says, and the next plan rebuilds it.
+        op.warn(
+            "Image inputs changed during the build",
+            "The base image changed while the image was built; run `terraform plan` again.",
+        );
+    }
     let uri = format!(
         "{}/{}@{}",
         target.repo.registry, target.repo.repository, report.manifest_digest
@@ -260,9 +165,9 @@ async fn build_and_push(
     state.digest = Some(report.manifest_digest.to_string());
     state.registry = Some(target.repo.registry.clone());
     state.source_fingerprint = Some(fp);
-    state.package_fingerprint = resolved.package_fingerprint.clone();
+    state.package_fingerprint = Some(inputs.package_fingerprint.clone());
     state.base_digest = match &args.base {
-        BaseArg::Image(_) => resolved.base_identity.clone(),
+        BaseArg::Image(_) => inputs.base_identity.clone(),
         _ => None,
     };
     // The image exists from here on: a failure below must not forget it.

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use ep_imagebuild::layering::Service;
+
 use super::model::ImageModel;
 use crate::framework::model::Field;
 use crate::framework::{AttrPath, Diagnostics, Phase, Planning};
@@ -77,17 +79,6 @@ pub struct ImageArgs {
     /// `oci` or `docker`.
     pub format: String,
 }
-
-/// Services the builder knows.
-pub const SERVICES: &[&str] = &[
-    "cortex",
-    "cm",
-    "batch",
-    "integration",
-    "search",
-    "data-sync",
-    "data-population",
-];
 
 /// Platforms the builder targets.
 pub const PLATFORMS: &[&str] = &["linux/amd64", "linux/arm64"];
@@ -167,15 +158,8 @@ pub fn validate(c: &ImageModel<Planning>) -> Diagnostics {
         }
     }
     if let Some(s) = c.service.present() {
-        if !SERVICES.contains(&s.as_str()) {
-            d.attr_error(
-                AttrPath::root("service"),
-                "Unknown service",
-                format!(
-                    "{s:?} is not a service the builder knows: {}.",
-                    SERVICES.join(", ")
-                ),
-            );
+        if let Err(e) = s.parse::<Service>() {
+            d.attr_error(AttrPath::root("service"), "Unknown service", format!("{e}."));
         }
     }
     if c.service.is_null() && c.layer.get().is_some_and(Vec::is_empty) {

@@ -1,115 +1,147 @@
-//! The plan-time input fingerprint: cheap, machine-independent, and equal
-//! exactly when a build would produce the same image.
+//! The plan-time input fingerprint (`source_fingerprint`) is the builder's
+//! per-image inputs fingerprint (`ep_imagebuild::build::inspect_inputs`):
+//! cheap, machine-independent, and equal exactly when a build would produce
+//! the same image. It covers this image's own layers (so a class changed in
+//! cortex leaves `cm` alone), the base by digest or content, and every
+//! setting that changes the image; never tags, repository settings,
+//! absolute paths or modification times. The build records the same value
+//! in the image (annotation `com.elasticpath.image.inputs-fingerprint`), so
+//! an imported image plans clean against the configuration that built it.
 //!
-//! It covers the package by entry name, size and CRC-32 (central directory
-//! only), the base by digest, and the whole configuration — never absolute
-//! paths or modification times, so two machines agree.
+//! This module turns what the inspection says into Terraform diagnostics
+//! on the attribute responsible.
 
-use std::io::Read;
-use std::path::Path;
+use ep_imagebuild::build::{BuildError, InputsReport};
+use ep_imagebuild::layering::LayeringError;
 
-use ep_imagebuild::package::DeploymentPackage;
-use sha2::{Digest, Sha256};
+use crate::framework::{AttrPath, Diagnostic, Diagnostics};
 
-use super::args::{BaseArg, ImageArgs};
+use super::args::LayerArg;
 
-/// Bumped whenever the builder's output for the same inputs changes.
-const BUILDER_EPOCH: &str = "ep_image/1";
-
-/// Hash of a local root filesystem: relative names, kinds, modes, link
-/// targets and contents, in sorted order.
-pub fn rootfs_fingerprint(path: &Path) -> std::io::Result<String> {
-    let mut h = Sha256::new();
-    if path.is_dir() {
-        let mut stack = vec![path.to_path_buf()];
-        let mut files = Vec::new();
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir)? {
-                let e = e?;
-                let ft = e.file_type()?;
-                if ft.is_dir() {
-                    stack.push(e.path());
-                }
-                files.push(e.path());
-            }
-        }
-        files.sort();
-        for f in files {
-            let rel = f.strip_prefix(path).unwrap_or(&f);
-            h.update(rel.to_string_lossy().as_bytes());
-            h.update([0]);
-            let meta = std::fs::symlink_metadata(&f)?;
-            use std::os::unix::fs::MetadataExt;
-            h.update(meta.mode().to_le_bytes());
-            if meta.file_type().is_symlink() {
-                h.update(std::fs::read_link(&f)?.to_string_lossy().as_bytes());
-            } else if meta.is_file() {
-                hash_file(&f, &mut h)?;
-            }
-            h.update([0xff]);
-        }
-    } else {
-        hash_file(path, &mut h)?;
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
-fn hash_file(path: &Path, h: &mut Sha256) -> std::io::Result<()> {
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        h.update(buf.get(..n).unwrap_or_default());
-    }
-}
-
-/// Inputs resolved at plan time.
-pub struct Resolved {
-    /// The package's content fingerprint, when there is a package.
-    pub package_fingerprint: Option<String>,
-    /// The base: its manifest digest (registry) or content hash (local).
-    pub base_identity: Option<String>,
-}
-
-/// The fingerprint of everything that determines the image's digest.
-/// Tags and repository settings are deliberately left out: they do not
-/// change the image.
-pub fn source_fingerprint(args: &ImageArgs, resolved: &Resolved) -> String {
-    let base = match &args.base {
-        BaseArg::Scratch => "scratch".to_owned(),
-        BaseArg::Dir(_) | BaseArg::Tar(_) | BaseArg::Image(_) => {
-            resolved.base_identity.clone().unwrap_or_default()
-        }
+/// The attribute a failed inspection is about.
+fn path_of(e: &BuildError, layers: &[LayerArg]) -> Option<AttrPath> {
+    let layer_named = |pattern: &str| {
+        layers
+            .iter()
+            .position(|l| {
+                let source = l.source.strip_prefix("host:").unwrap_or(&l.source);
+                source == pattern || source.trim_matches('/') == pattern
+            })
+            .map_or_else(
+                || AttrPath::root("layer"),
+                |i| AttrPath::root("layer").index(i),
+            )
     };
-    let doc = serde_json::json!({
-        "builder": BUILDER_EPOCH,
-        "package": resolved.package_fingerprint,
-        "service": args.service,
-        "layers": args.layers.iter().map(|l| serde_json::json!({
-            "source": l.source, "destination": l.destination, "mode": l.mode, "uid": l.uid, "gid": l.gid,
-        })).collect::<Vec<_>>(),
-        "base": base,
-        "env": args.env,
-        "entrypoint": args.entrypoint,
-        "cmd": args.cmd,
-        "working_dir": args.working_dir,
-        "user": args.user,
-        "labels": args.labels,
-        "exposed_ports": args.exposed_ports,
-        "stop_signal": args.stop_signal,
-        "annotations": args.annotations,
-        "platforms": args.platforms,
-        "source_date_epoch": args.source_date_epoch,
-        "compression": args.compression,
-        "format": args.format,
-    });
-    hex::encode(Sha256::digest(doc.to_string().as_bytes()))
+    Some(match e {
+        BuildError::Package(_) => AttrPath::root("deployment_package"),
+        BuildError::Layering(l) => match l {
+            LayeringError::Package(_) => AttrPath::root("deployment_package"),
+            LayeringError::MissingApplication { .. }
+            | LayeringError::MissingTool { .. }
+            | LayeringError::MissingExtData { .. } => AttrPath::root("service"),
+            LayeringError::NoMatch { pattern } => layer_named(pattern),
+            LayeringError::Host { path, .. } | LayeringError::UnsupportedHostEntry { path, .. } => {
+                let host = |l: &LayerArg| match l.source.strip_prefix("host:") {
+                    Some(p) => path.starts_with(p),
+                    None => false,
+                };
+                layers.iter().position(host).map_or_else(
+                    || AttrPath::root("layer"),
+                    |i| AttrPath::root("layer").index(i),
+                )
+            }
+            LayeringError::InvalidDestination { .. } | LayeringError::Conflict { .. } => {
+                AttrPath::root("layer")
+            }
+            _ => return None,
+        },
+        BuildError::Io { .. } | BuildError::InvalidReference { .. } => AttrPath::root("base"),
+        _ => return None,
+    })
 }
 
-/// The package's content fingerprint (central directory only for a zip).
-pub fn package_fingerprint(path: &Path) -> Result<String, ep_imagebuild::package::PackageError> {
-    DeploymentPackage::open(path)?.fingerprint()
+/// A failed inspection as the error apply would hit, on its attribute.
+pub fn input_error(e: &BuildError, layers: &[LayerArg]) -> Diagnostic {
+    let summary = match e {
+        BuildError::Package(_) => "Cannot read the deployment package",
+        BuildError::Layering(LayeringError::Package(_)) => {
+            "The deployment package cannot be built into an image"
+        }
+        BuildError::Layering(
+            LayeringError::MissingApplication { .. }
+            | LayeringError::MissingTool { .. }
+            | LayeringError::MissingExtData { .. },
+        ) => "The deployment package lacks what the service needs",
+        BuildError::Io { .. } => "Cannot read the base root filesystem",
+        _ => "Invalid image inputs",
+    };
+    let d = Diagnostic::error(summary, format!("{e}."));
+    match path_of(e, layers) {
+        Some(p) => d.at(p),
+        None => d,
+    }
+}
+
+/// What the builder warns about (a cortex image without Cortex Studio), as
+/// warnings on `service`.
+pub fn warnings(inputs: &InputsReport) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    for w in &inputs.warnings {
+        d.push(
+            Diagnostic::warning("Image built without part of the service", format!("{w}."))
+                .at(AttrPath::root("service")),
+        );
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ep_imagebuild::layering::Service;
+    use ep_imagebuild::package::PackageError;
+
+    fn layer(source: &str) -> LayerArg {
+        LayerArg {
+            source: source.into(),
+            destination: "/x".into(),
+            mode: None,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    #[test]
+    fn errors_point_at_their_attribute() {
+        let layers = [layer("database/jdbc/*.jar"), layer("tools/*.zip")];
+        let cases = [
+            (
+                BuildError::Layering(LayeringError::Package(PackageError::SymlinkEntry {
+                    entry: "webapps/x.war!/WEB-INF/lib/a.jar".into(),
+                })),
+                "deployment_package",
+            ),
+            (
+                BuildError::Layering(LayeringError::MissingApplication {
+                    service: Service::Cm,
+                    application: "cm".into(),
+                }),
+                "service",
+            ),
+            (
+                BuildError::Layering(LayeringError::NoMatch {
+                    pattern: "tools/*.zip".into(),
+                }),
+                "layer[1]",
+            ),
+        ];
+        for (e, want) in cases {
+            let d = input_error(&e, &layers);
+            assert_eq!(
+                d.path.as_ref().map(ToString::to_string).as_deref(),
+                Some(want),
+                "{e}"
+            );
+        }
+    }
 }

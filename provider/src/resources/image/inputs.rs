@@ -1,73 +1,39 @@
-//! Plan-time resolution of an image's inputs: the cheap reads (a zip's
-//! central directory, one manifest HEAD) that the input fingerprint needs.
+//! Plan-time resolution of an image's inputs: the base's manifest digest
+//! (one HEAD for a tag), then `ep_imagebuild::build::inspect_inputs` on a
+//! blocking thread — the package's central directories, cached nested
+//! listings and a local base's cached identity, nothing built.
 
-use std::path::PathBuf;
+use ep_imagebuild::build::{inspect_inputs, InputsReport};
 
-use crate::framework::{AttrPath, Diagnostic, Diagnostics};
+use crate::framework::{Diagnostic, Diagnostics};
 use crate::resources::provider::ProviderData;
 
 use super::args::{BaseArg, ImageArgs};
-use super::fingerprint::{self, Resolved};
+use super::fingerprint;
+use super::request::plan_request;
 
-/// Runs a blocking read, naming `what` when the thread itself fails.
-async fn blocking<T: Send + 'static>(
-    what: &str,
-    f: impl FnOnce() -> Result<T, Diagnostics> + Send + 'static,
-) -> Result<T, Diagnostics> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        Diagnostics::from(Diagnostic::error(
-            format!("Reading the {what} failed"),
-            e.to_string(),
-        ))
-    })?
-}
-
-/// Resolves the package fingerprint and the base's identity.
-pub async fn resolve(data: &ProviderData, args: &ImageArgs) -> Result<Resolved, Diagnostics> {
-    let package_fingerprint = match &args.deployment_package {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            Some(
-                blocking("package", move || {
-                    fingerprint::package_fingerprint(&p).map_err(|e| {
-                        Diagnostic::error("Cannot read the deployment package", format!("{e}."))
-                            .at(AttrPath::root("deployment_package"))
-                            .into()
-                    })
-                })
-                .await?,
-            )
-        }
-        None => None,
-    };
-    let base_identity = match &args.base {
-        BaseArg::Scratch => None,
-        BaseArg::Dir(p) | BaseArg::Tar(p) => {
-            let p = PathBuf::from(p);
-            Some(
-                blocking("base", move || {
-                    fingerprint::rootfs_fingerprint(&p).map_err(|e| {
-                        Diagnostic::error(
-                            "Cannot read the base root filesystem",
-                            format!("{}: {e}.", p.display()),
-                        )
-                        .at(AttrPath::root("base"))
-                        .into()
-                    })
-                })
-                .await?,
-            )
-        }
+/// Inspects the inputs `args` describe. Errors a build would hit (a
+/// missing application, an unsafe entry in a WAR, an unreadable base) are
+/// diagnostics on the attribute responsible.
+pub async fn resolve(data: &ProviderData, args: &ImageArgs) -> Result<InputsReport, Diagnostics> {
+    let base_digest = match &args.base {
         BaseArg::Image(reference) => Some(
             data.registry()
                 .resolve_reference(reference, || data.aws())
                 .await
-                .map_err(|d| d.at_root("base"))?
-                .to_string(),
+                .map_err(|d| d.at_root("base"))?,
         ),
+        BaseArg::Scratch | BaseArg::Dir(_) | BaseArg::Tar(_) => None,
     };
-    Ok(Resolved {
-        package_fingerprint,
-        base_identity,
-    })
+    let req = plan_request(args)?;
+    let layers = args.layers.clone();
+    tokio::task::spawn_blocking(move || inspect_inputs(&req, base_digest.as_ref()))
+        .await
+        .map_err(|e| {
+            Diagnostics::from(Diagnostic::error(
+                "Reading the image inputs failed",
+                e.to_string(),
+            ))
+        })?
+        .map_err(|e| fingerprint::input_error(&e, &layers).into())
 }

@@ -1,7 +1,7 @@
 //! Reading back what an image in a registry says about itself: its layers,
 //! base, and the fingerprints the builder recorded.
 
-use ep_imagebuild::build::SOURCE_FINGERPRINT_ANNOTATION;
+use ep_imagebuild::build::INPUTS_FINGERPRINT_ANNOTATION;
 use ep_imagebuild::digest::Digest;
 use ep_imagebuild::image::annotation;
 use ep_imagebuild::registry::{media_types, FetchedManifest};
@@ -10,7 +10,6 @@ use serde_json::Value as Json;
 use crate::framework::{Diagnostic, Diagnostics};
 
 use super::access::{registry_diag, Target};
-use super::apply::INPUT_FINGERPRINT_LABEL;
 use super::model::LayerInfo;
 
 /// What an image's manifest and config say.
@@ -19,10 +18,8 @@ pub struct Details {
     pub layers: Vec<LayerInfo>,
     /// The base image's digest annotation.
     pub base_digest: Option<String>,
-    /// The input fingerprint label.
+    /// The inputs fingerprint the builder recorded.
     pub input_fingerprint: Option<String>,
-    /// The package fingerprint annotation.
-    pub package_fingerprint: Option<String>,
 }
 
 fn parse(bytes: &[u8]) -> Result<Json, Diagnostics> {
@@ -48,7 +45,6 @@ pub async fn describe(target: &Target, fetched: &FetchedManifest) -> Result<Deta
         doc = parse(&inner.bytes)?;
     }
     let annotation_of = |k: &str| doc["annotations"][k].as_str().map(str::to_owned);
-    let mut input_fingerprint = None;
     let mut history: Vec<String> = Vec::new();
     if let Some(cd) = doc["config"]["digest"].as_str() {
         if let Ok(cd) = cd.parse::<Digest>() {
@@ -58,9 +54,6 @@ pub async fn describe(target: &Target, fetched: &FetchedManifest) -> Result<Deta
                 .await
                 .map_err(|e| registry_diag("Could not read the image config", &e))?;
             let config = parse(&bytes)?;
-            input_fingerprint = config["config"]["Labels"][INPUT_FINGERPRINT_LABEL]
-                .as_str()
-                .map(str::to_owned);
             // History entries that made a layer, in layer order.
             history = config["history"]
                 .as_array()
@@ -89,7 +82,6 @@ pub async fn describe(target: &Target, fetched: &FetchedManifest) -> Result<Deta
     Ok(Details {
         layers,
         base_digest: annotation_of(annotation::BASE_DIGEST),
-        input_fingerprint,
-        package_fingerprint: annotation_of(SOURCE_FINGERPRINT_ANNOTATION),
+        input_fingerprint: annotation_of(INPUTS_FINGERPRINT_ANNOTATION),
     })
 }

@@ -1,10 +1,11 @@
 //! `ep_image`: builds an Elastic Path service image with `ep_imagebuild`
 //! and pushes it, with plans that never build.
 //!
-//! Plan computes a cheap fingerprint of every input and compares it with
-//! state: equal inputs plan no change at all; changed inputs plan a new
-//! digest. The fingerprint is also written into the image config, so an
-//! imported image plans clean against the configuration that built it.
+//! Plan computes a cheap fingerprint of this image's own inputs (see
+//! `fingerprint`) and compares it with state: equal inputs plan no change
+//! at all; changed inputs plan a new digest. The builder records the same
+//! fingerprint in the image, so an imported image plans clean against the
+//! configuration that built it.
 
 mod access;
 mod apply;
@@ -16,6 +17,7 @@ mod manifest;
 mod model;
 mod read;
 mod repository;
+mod request;
 mod schema;
 
 pub use access::RegistryAccess;
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::framework::model::Known;
 use crate::framework::{
     Diagnostics, Op, Operation, Plan, Planning, Schema, TimeoutDefaults, TypedResource,
 };
@@ -76,8 +79,9 @@ impl TypedResource for Image {
         let Some(args) = ImageArgs::from_model(&plan.config) else {
             return Ok(());
         };
-        let resolved = inputs::resolve(&self.data, &args).await?;
-        let fp = fingerprint::source_fingerprint(&args, &resolved);
+        let inputs = inputs::resolve(&self.data, &args).await?;
+        plan.diagnostics.extend(fingerprint::warnings(&inputs));
+        let fp = inputs.inputs_fingerprint;
         if let Some(prior) = &plan.prior {
             if prior.source_fingerprint.as_deref() == Some(fp.as_str()) && prior.digest.is_some() {
                 plan.planned.keep_outputs_of(prior);
@@ -85,10 +89,17 @@ impl TypedResource for Image {
             }
         }
         let p = &mut plan.planned;
+        // The configuration may be unchanged while what it points at changed
+        // (a package rewritten in place): the framework then kept every output
+        // from state, but a new image is coming.
+        p.id = Known::Unknown;
+        p.digest = Known::Unknown;
+        p.image_uri = Known::Unknown;
+        p.layers = Known::Unknown;
         p.source_fingerprint = Some(fp).into();
-        p.package_fingerprint = resolved.package_fingerprint.into();
+        p.package_fingerprint = Some(inputs.package_fingerprint).into();
         p.base_digest = match args.base {
-            BaseArg::Image(_) => resolved.base_identity,
+            BaseArg::Image(_) => inputs.base_identity,
             _ => None,
         }
         .into();

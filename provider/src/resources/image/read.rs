@@ -131,7 +131,9 @@ pub async fn import(data: &ProviderData, id: &str) -> Result<ImageModel, Diagnos
         image_uri: Some(uri),
         registry: Some(target.repo.registry.clone()),
         base_digest: details.base_digest,
-        package_fingerprint: details.package_fingerprint,
+        // Not recorded in the image (it would tie every image's digest to
+        // the whole package): known again after the next build.
+        package_fingerprint: None,
         source_fingerprint: details.input_fingerprint,
         layers: Some(details.layers),
     })
