@@ -22,8 +22,8 @@ pub use path::AttrPath;
 pub use schema::{Attribute, Block, Nesting, Schema};
 pub use timeouts::{Operation, TimeoutDefaults};
 pub use traits::{
-    ApplyRequest, ConfigureRequest, DataSource, PlanRequest, PlanResponse, Provider, ReadRequest,
-    Resource, StateResponse,
+    ApplyRequest, ConfigureRequest, DataSource, Imported, PlanRequest, PlanResponse, Provider,
+    ReadRequest, Resource, StateResponse,
 };
 pub use typed::{Plan, Typed, TypedData, TypedDataSource, TypedResource};
 pub use waiter::{NotFound, Observed, WaitError, Waiter};

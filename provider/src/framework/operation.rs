@@ -210,6 +210,13 @@ where
         Ok(())
     }
 
+    /// Records that nothing exists any more (what the operation created has
+    /// been cleaned up): if it fails from here on, Terraform keeps no object
+    /// rather than a tainted one.
+    pub fn gone(&self) {
+        self.with_record(|r| r.state = Some(Value::Null));
+    }
+
     /// The private data as it stands.
     pub fn private(&self) -> P {
         self.private

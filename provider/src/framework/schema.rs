@@ -183,6 +183,21 @@ pub struct Block {
     pub description: String,
 }
 
+/// Meta-argument names Terraform keeps in `resource` blocks (`connection`
+/// and `provisioner` are consumed by Terraform, never sent to the provider).
+pub const RESERVED_RESOURCE_NAMES: &[&str] = &[
+    "connection",
+    "count",
+    "depends_on",
+    "for_each",
+    "lifecycle",
+    "provider",
+    "provisioner",
+];
+/// Meta-argument names Terraform keeps in `data` blocks.
+pub const RESERVED_DATA_SOURCE_NAMES: &[&str] =
+    &["count", "depends_on", "for_each", "lifecycle", "provider"];
+
 impl Block {
     /// An empty block with a description.
     pub fn new(description: &str) -> Self {
@@ -210,6 +225,27 @@ impl Block {
             max_items,
         });
         self
+    }
+
+    /// Fails when a top-level attribute or block takes a name Terraform
+    /// keeps for itself: such a value never reaches the provider.
+    pub fn check_reserved(&self, reserved: &[&str]) -> Result<(), String> {
+        let taken: Vec<&str> = self
+            .attributes
+            .iter()
+            .map(|a| a.name.as_str())
+            .chain(self.blocks.iter().map(|b| b.name.as_str()))
+            .filter(|n| reserved.contains(n))
+            .collect();
+        if taken.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} reserved by Terraform: {}",
+                if taken.len() == 1 { "name" } else { "names" },
+                taken.join(", ")
+            ))
+        }
     }
 
     /// The attribute called `name`, if any.
@@ -294,6 +330,20 @@ impl Schema {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reserved_names_are_refused() {
+        let b = Block::new("")
+            .attr(Attribute::optional("count", Type::Number))
+            .block("connection", Nesting::Single, Block::new(""));
+        let err = b.check_reserved(RESERVED_RESOURCE_NAMES).err();
+        assert_eq!(
+            err.as_deref(),
+            Some("names reserved by Terraform: count, connection")
+        );
+        let ok = Block::new("").block("tunnel", Nesting::Single, Block::new(""));
+        assert!(ok.check_reserved(RESERVED_RESOURCE_NAMES).is_ok());
+    }
+
     use super::*;
 
     #[test]

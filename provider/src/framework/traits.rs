@@ -93,6 +93,14 @@ pub struct ReadRequest {
     pub stop: CancellationToken,
 }
 
+/// What an import found: its state and private data.
+pub struct Imported {
+    /// The object's state.
+    pub state: Value,
+    /// Private data to keep beside it (empty for none).
+    pub private: Vec<u8>,
+}
+
 /// The outcome of a change or a read. On failure `new_state` must still say
 /// what exists, so that nothing created is lost from state.
 pub struct StateResponse {
@@ -128,7 +136,7 @@ pub trait Resource: Send + Sync + 'static {
     async fn read(&self, req: ReadRequest) -> StateResponse;
 
     /// Builds state for an existing object from an import ID.
-    async fn import(&self, _id: &str, _stop: CancellationToken) -> Result<Value, Diagnostics> {
+    async fn import(&self, _id: &str, _stop: CancellationToken) -> Result<Imported, Diagnostics> {
         Err(Diagnostic::error(
             "Import not supported",
             format!("{} cannot be imported.", self.type_name()),

@@ -328,16 +328,19 @@ serve_rpcs! {
         let req = req.into_inner();
         let imported = async {
             let (r, schema) = self.resource(&req.type_name)?;
-            let state = r.import(&req.id, self.stopper.token()).await?;
-            encode(&state, &schema.value_type())
+            let imported = r.import(&req.id, self.stopper.token()).await?;
+            Ok::<_, Diagnostics>((
+                encode(&imported.state, &schema.value_type())?,
+                imported.private,
+            ))
         }
         .await;
         Ok(Response::new(match imported {
-            Ok(state) => pb::import_resource_state::Response {
+            Ok((state, private)) => pb::import_resource_state::Response {
                 imported_resources: vec![pb::import_resource_state::ImportedResource {
                     type_name: req.type_name,
                     state: Some(state),
-                    private: Vec::new(),
+                    private,
                     identity: None,
                 }],
                 ..Default::default()

@@ -93,5 +93,12 @@ impl<D: TypedDataSource> DataSource for TypedData<D> {
         model::check_model::<D::Model<Applying>>(&self.ty)
             .and_then(|()| model::check_model::<D::Model<Planning>>(&self.ty))
             .map_err(|e| format!("{}: {e}", self.inner.type_name()))
+            .and_then(|()| {
+                self.inner
+                    .schema()
+                    .block
+                    .check_reserved(crate::framework::schema::RESERVED_DATA_SOURCE_NAMES)
+                    .map_err(|e| format!("{}: {e}", self.inner.type_name()))
+            })
     }
 }

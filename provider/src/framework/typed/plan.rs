@@ -104,7 +104,12 @@ pub fn merge(block: &Block, base: &Value, model: &Value) -> Value {
     for a in &block.attributes {
         let from_config = match a.presence {
             Presence::Required | Presence::Optional => true,
-            Presence::OptionalComputed => !base.attr(&a.name).is_null(),
+            // Set in the configuration: the configured value. Unset (null at
+            // plan, unknown at apply): the resource's.
+            Presence::OptionalComputed => {
+                let v = base.attr(&a.name);
+                !v.is_null() && v.is_known()
+            }
             Presence::Computed => false,
         };
         if from_config {
@@ -247,5 +252,21 @@ mod tests {
         assert_eq!(merged.attr("repository"), &Value::string("r"));
         assert_eq!(merged.attr("tags"), planned.attr("tags"));
         assert_eq!(merged.attr("digest"), &Value::string("d"));
+    }
+
+    #[test]
+    fn optional_computed_takes_the_configured_value_else_the_resources() {
+        let b = Block::new("").attr(Attribute::optional_computed("engine_version", Type::String));
+        let model = Value::object([("engine_version", Value::string("8.0.35"))]);
+        let unset = Value::object([("engine_version", Value::unknown())]);
+        assert_eq!(
+            merge(&b, &unset, &model).attr("engine_version"),
+            &Value::string("8.0.35")
+        );
+        let set = Value::object([("engine_version", Value::string("8.0"))]);
+        assert_eq!(
+            merge(&b, &set, &model).attr("engine_version"),
+            &Value::string("8.0")
+        );
     }
 }

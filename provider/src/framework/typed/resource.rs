@@ -14,7 +14,7 @@ use crate::framework::model::{self, decode_diagnostics, Applying, Planning};
 use crate::framework::operation::{Interrupted, Op, Record, GRACE};
 use crate::framework::timeouts::{self, Operation};
 use crate::framework::traits::{
-    ApplyRequest, PlanRequest, PlanResponse, ReadRequest, StateResponse,
+    ApplyRequest, Imported, PlanRequest, PlanResponse, ReadRequest, StateResponse,
 };
 use crate::framework::{Diagnostics, Resource, Schema};
 
@@ -335,7 +335,7 @@ impl<R: TypedResource> Resource for Typed<R> {
         }
     }
 
-    async fn import(&self, id: &str, stop: CancellationToken) -> Result<Value, Diagnostics> {
+    async fn import(&self, id: &str, stop: CancellationToken) -> Result<Imported, Diagnostics> {
         let record = Arc::new(Mutex::new(Record::default()));
         let op = self.op(
             Operation::Read,
@@ -346,16 +346,26 @@ impl<R: TypedResource> Resource for Typed<R> {
             &record,
         );
         let model = race(&op, "importing", self.inner.import(&op, id)).await?;
-        Ok(with_timeouts(
+        let state = with_timeouts(
             self.encode(&model, "imported state")?,
             &Value::Null,
             self.has_timeouts(),
-        ))
+        );
+        Ok(Imported {
+            state,
+            private: take(&record).private,
+        })
     }
 
     fn check_model(&self) -> Result<(), String> {
         model::check_model::<R::Model<Applying>>(&self.model_type)
             .and_then(|()| model::check_model::<R::Model<Planning>>(&self.model_type))
             .map_err(|e| format!("{}: {e}", self.inner.type_name()))
+            .and_then(|()| {
+                self.schema
+                    .block
+                    .check_reserved(crate::framework::schema::RESERVED_RESOURCE_NAMES)
+                    .map_err(|e| format!("{}: {e}", self.inner.type_name()))
+            })
     }
 }
