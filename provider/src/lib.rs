@@ -6,6 +6,7 @@
 //! resources and data sources built on them, with [`aws`] for SDK clients.
 
 pub mod aws;
+pub mod datapop;
 pub mod framework;
 pub mod logging;
 pub mod plugin;
