@@ -72,6 +72,7 @@ pub fn tags_of(m: &SnapshotModel, fingerprint: &str) -> BTreeMap<String, String>
         ("schema_name", m.schema_name.as_ref()),
         ("database_username", m.database_username.as_ref()),
         ("engine", m.engine.as_ref()),
+        ("engine_version", m.engine_version.as_ref()),
         (
             "source_snapshot_identifier",
             m.source_snapshot_identifier.as_ref(),
@@ -254,7 +255,7 @@ impl Run<'_> {
 
     /// Runs the tool against the available instance.
     async fn populate(&self, inst: &Instance, password: &str) -> Result<()> {
-        let (host, port) = match &self.m.connection {
+        let (host, port) = match &self.m.tunnel {
             Some(c) => (c.host.clone(), c.port.unwrap_or(3306)),
             None => match (&inst.address, inst.port) {
                 (Some(a), p) => (a.clone(), p.unwrap_or(3306)),
@@ -340,7 +341,7 @@ impl Run<'_> {
                     &e,
                 )
             })?;
-        self.op.checkpoint(&self.m)?;
+        self.checkpoint()?;
         self.wait_snapshot().await
     }
 
@@ -398,7 +399,7 @@ impl Run<'_> {
                 )
                 .into());
             }
-            self.op.checkpoint(&self.m)?;
+            self.checkpoint()?;
             let snap = self.wait_snapshot().await?;
             self.remove_instance().await?;
             self.fill(&snap);
@@ -410,7 +411,7 @@ impl Run<'_> {
             .clone()
             .unwrap_or_else(generate_password);
         let set_password = self.ensure_instance(&password).await?;
-        self.op.checkpoint(&self.m)?;
+        self.checkpoint()?;
         match self.populate_and_snapshot(&password, set_password).await {
             Ok(snap) => {
                 self.remove_instance().await?;
@@ -422,8 +423,8 @@ impl Run<'_> {
                     self.op.warn(
                         "Temporary DB instance kept",
                         format!(
-                            "DB instance {:?} was kept for investigation (keep_instance_on_failure); \
-                             the next apply adopts it, or delete it yourself.",
+                            "DB instance {:?} was kept for investigation (keep_instance_on_failure). \
+                             The next apply deletes it before starting again.",
                             self.instance_id
                         ),
                     );
@@ -435,11 +436,13 @@ impl Run<'_> {
         }
     }
 
+    fn checkpoint(&self) -> Result<()> {
+        self.op.checkpoint(&self.m)
+    }
+
     fn fill(&mut self, snap: &Snapshot) {
         self.m.snapshot_arn = snap.arn.clone();
         self.m.created_at = snap.created_at.clone();
-        if self.m.engine_version.is_none() {
-            self.m.engine_version = snap.engine_version.clone();
-        }
+        self.m.actual_engine_version = snap.engine_version.clone();
     }
 }

@@ -76,12 +76,13 @@ fn known_inputs(c: &SnapshotModel<Planning>) -> Option<SnapshotModel> {
         runner: None,
         keep_instance_on_failure: None,
         retain_on_delete: None,
-        connection: None,
+        tunnel: None,
         phase_timeouts: None,
         id: None,
         snapshot_identifier: None,
         snapshot_arn: None,
         data_fingerprint: None,
+        actual_engine_version: None,
         instance_identifier: None,
         created_at: None,
     })
@@ -94,6 +95,32 @@ fn set_identifiers<P: crate::framework::Phase>(m: &mut SnapshotModel<P>, name: &
     m.snapshot_identifier = P::wrap(Some(snap));
     m.data_fingerprint = P::wrap(Some(fp.to_owned()));
     m.instance_identifier = P::wrap(Some(settings::instance_identifier(name, fp)));
+}
+
+impl RdsSnapshot {
+    /// Takes a new snapshot of `config`'s data (fingerprint `fp`).
+    async fn take(
+        &self,
+        op: &Op<SnapshotPrivate>,
+        mut config: SnapshotModel,
+        fp: String,
+        parts: std::collections::BTreeMap<String, String>,
+    ) -> Result<SnapshotModel, Diagnostics> {
+        op.update_private(|p| p.fingerprint_parts = parts);
+        let name = config.name.clone();
+        set_identifiers(&mut config, &name, &fp);
+        let tags = apply::tags_of(&config, &fp);
+        let run = Run {
+            rds: self.client().await?,
+            op,
+            s: RunSettings::of(&config),
+            snapshot_id: settings::snapshot_identifier(&name, &fp),
+            instance_id: settings::instance_identifier(&name, &fp),
+            m: config,
+            tags,
+        };
+        run.execute().await
+    }
 }
 
 #[async_trait]
@@ -144,10 +171,7 @@ impl TypedResource for RdsSnapshot {
             (Some(prior), Some((fp, _)))
                 if prior.data_fingerprint.as_deref() == Some(fp.as_str()) =>
             {
-                let configured_version = plan.config.engine_version.present().cloned();
                 plan.planned.keep_outputs_of(&prior);
-                plan.planned.engine_version =
-                    Known::Known(configured_version.or(prior.engine_version.clone()));
             }
             (prior, Some((fp, parts))) => {
                 if let (Some(_), Some(name)) = (&prior, plan.config.name.get()) {
@@ -170,27 +194,30 @@ impl TypedResource for RdsSnapshot {
                 if let Some(name) = plan.config.name.get().cloned() {
                     set_identifiers(&mut plan.planned, &name, &fp);
                 }
-                if plan.config.engine_version.present().is_none() {
-                    plan.planned.engine_version = Known::Unknown;
-                }
                 plan.private.fingerprint_parts = parts;
             }
             (Some(_), None) => {
-                // Inputs not known yet: the fingerprint may change, so the snapshot may.
+                // Inputs not known yet: the fingerprint may change, so the
+                // snapshot may. Terraform requires the action planned now to be
+                // the one applied, so this is a replacement.
                 plan.replace.push(AttrPath::root("data_fingerprint"));
                 for f in [
                     &mut plan.planned.id,
                     &mut plan.planned.snapshot_identifier,
                     &mut plan.planned.snapshot_arn,
                     &mut plan.planned.data_fingerprint,
+                    &mut plan.planned.actual_engine_version,
                     &mut plan.planned.instance_identifier,
                     &mut plan.planned.created_at,
                 ] {
                     *f = Known::Unknown;
                 }
-                if plan.config.engine_version.present().is_none() {
-                    plan.planned.engine_version = Known::Unknown;
-                }
+                plan.diagnostics.push(Diagnostic::warning(
+                    "A new RDS snapshot may be needed",
+                    "ep_rds_snapshot's data inputs (deployment_package, environment, …) are not \
+                     known until apply, so neither is its data fingerprint: the snapshot is \
+                     replaced, under the same identifier if the data turns out unchanged.",
+                ));
             }
             (None, None) => {}
         }
@@ -200,26 +227,11 @@ impl TypedResource for RdsSnapshot {
     async fn create(
         &self,
         op: &Op<SnapshotPrivate>,
-        mut config: SnapshotModel,
+        config: SnapshotModel,
         _planned: SnapshotModel<Planning>,
     ) -> Result<SnapshotModel, Diagnostics> {
         let (fp, parts) = apply::fingerprint_of(&config).await?;
-        op.update_private(|p| p.fingerprint_parts = parts);
-        let name = config.name.clone();
-        set_identifiers(&mut config, &name, &fp);
-        let tags = apply::tags_of(&config, &fp);
-        let run = Run {
-            rds: self.client().await?,
-            op,
-            s: RunSettings::of(&config),
-            snapshot_id: settings::snapshot_identifier(&name, &fp),
-            instance_id: settings::instance_identifier(&name, &fp),
-            m: config,
-            tags,
-        };
-        let mut out = run.execute().await?;
-        out.master_password = None;
-        Ok(out)
+        self.take(op, config, fp, parts).await
     }
 
     async fn update(
@@ -229,13 +241,19 @@ impl TypedResource for RdsSnapshot {
         mut config: SnapshotModel,
         _planned: SnapshotModel<Planning>,
     ) -> Result<SnapshotModel, Diagnostics> {
-        // Nothing in AWS depends on what may change in place.
-        let version = config
-            .engine_version
-            .clone()
-            .or(prior.engine_version.clone());
+        // Planned as an update only when the data fingerprint was known and
+        // unchanged; only how a future run would go changed.
+        let (fp, _) = apply::fingerprint_of(&config).await?;
+        if prior.data_fingerprint.as_deref() != Some(fp.as_str()) {
+            return Err(Diagnostic::error(
+                "The data changed since the plan",
+                "The deployment package's data-population content changed between plan and \
+                 apply. Run terraform plan again.",
+            )
+            .at(AttrPath::root("deployment_package"))
+            .into());
+        }
         config.keep_outputs_of(&prior);
-        config.engine_version = version;
         Ok(config)
     }
 
@@ -252,9 +270,7 @@ impl TypedResource for RdsSnapshot {
             Observed::Status(_, snap) => {
                 state.snapshot_arn = snap.arn.or(state.snapshot_arn);
                 state.created_at = snap.created_at.or(state.created_at);
-                if state.engine_version.is_none() {
-                    state.engine_version = snap.engine_version;
-                }
+                state.actual_engine_version = snap.engine_version.or(state.actual_engine_version);
                 Ok(Some(state))
             }
             Observed::NotFound => {
@@ -339,7 +355,7 @@ impl TypedResource for RdsSnapshot {
             database_password: String::new(),
             extra_properties: None,
             engine: input("engine"),
-            engine_version: snap.engine_version.clone(),
+            engine_version: input("engine_version"),
             source_snapshot_identifier: input("source_snapshot_identifier"),
             instance_class: None,
             allocated_storage: None,
@@ -351,12 +367,13 @@ impl TypedResource for RdsSnapshot {
             runner: None,
             keep_instance_on_failure: None,
             retain_on_delete: None,
-            connection: None,
+            tunnel: None,
             phase_timeouts: None,
             id: None,
             snapshot_identifier: None,
             snapshot_arn: snap.arn.clone(),
             data_fingerprint: None,
+            actual_engine_version: snap.engine_version.clone(),
             instance_identifier: None,
             created_at: snap.created_at.clone(),
         };

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::framework::{Applying, Phase};
 
-/// The `connection` block: where the tool reaches the database instead of
+/// The `tunnel` block: where the tool reaches the database instead of
 /// the instance's endpoint (a tunnel, a proxy, or a test database).
+/// (`connection` is a block name Terraform keeps for provisioners.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ConnectionBlock {
+pub struct TunnelBlock {
     /// Host name or address.
     pub host: String,
     /// Port (default 3306).
@@ -56,13 +57,14 @@ pub struct SnapshotModel<P: Phase = Applying> {
     pub runner: P::Of<Option<String>>,
     pub keep_instance_on_failure: P::Of<Option<bool>>,
     pub retain_on_delete: P::Of<Option<bool>>,
-    pub connection: P::Of<Option<ConnectionBlock>>,
+    pub tunnel: P::Of<Option<TunnelBlock>>,
     pub phase_timeouts: P::Of<Option<PhaseTimeoutsBlock>>,
     // Outputs.
     pub id: P::Of<Option<String>>,
     pub snapshot_identifier: P::Of<Option<String>>,
     pub snapshot_arn: P::Of<Option<String>>,
     pub data_fingerprint: P::Of<Option<String>>,
+    pub actual_engine_version: P::Of<Option<String>>,
     pub instance_identifier: P::Of<Option<String>>,
     pub created_at: P::Of<Option<String>>,
 }
@@ -74,6 +76,7 @@ impl<P: Phase> SnapshotModel<P> {
         self.snapshot_identifier = P::wrap(prior.snapshot_identifier.clone());
         self.snapshot_arn = P::wrap(prior.snapshot_arn.clone());
         self.data_fingerprint = P::wrap(prior.data_fingerprint.clone());
+        self.actual_engine_version = P::wrap(prior.actual_engine_version.clone());
         self.instance_identifier = P::wrap(prior.instance_identifier.clone());
         self.created_at = P::wrap(prior.created_at.clone());
     }

@@ -4,7 +4,7 @@ use crate::framework::{Attribute, Block, Nesting, Schema, Type};
 
 /// The resource schema.
 pub fn schema() -> Schema {
-    let connection = Block::new(
+    let tunnel = Block::new(
         "Where the Data Population tool connects instead of the instance's endpoint: the local \
          end of a tunnel or proxy into the instance's private subnets.",
     )
@@ -69,9 +69,8 @@ pub fn schema() -> Schema {
             Attribute::optional("engine", Type::String)
                 .describe("`mysql` (default) or `mariadb`."),
         )
-        .attr(Attribute::optional_computed("engine_version", Type::String).describe(
-            "Engine version (`8.0`, `8.0.35`); AWS's default when unset, then the version the \
-             snapshot has.",
+        .attr(Attribute::optional("engine_version", Type::String).describe(
+            "Engine version of a new instance (`8.0`, `8.0.35`); AWS's default when unset.",
         ))
         .attr(Attribute::optional("source_snapshot_identifier", Type::String).describe(
             "Restore this snapshot instead of starting from an empty instance, and migrate it \
@@ -130,6 +129,9 @@ pub fn schema() -> Schema {
              drivers, from the zip's central directory), the environment, the command and the \
              engine settings. A change plans a new snapshot.",
         ))
+        .attr(Attribute::computed("actual_engine_version", Type::String).describe(
+            "The engine version the snapshot has (`8.0.35` when `8.0` was asked for).",
+        ))
         .attr(Attribute::computed("instance_identifier", Type::String).describe(
             "The temporary instance's identifier, `<name>-<first 8 hex digits>-tmp`: an \
              interrupted run's instance is found by it and adopted or deleted.",
@@ -138,7 +140,7 @@ pub fn schema() -> Schema {
             Attribute::computed("created_at", Type::String)
                 .describe("When AWS took the snapshot (RFC 3339)."),
         )
-        .block("connection", Nesting::Single, connection)
+        .block("tunnel", Nesting::Single, tunnel)
         .block("phase_timeouts", Nesting::Single, phases),
     )
 }
