@@ -496,3 +496,36 @@ resource "ep_rds_snapshot" "s" {{
         );
     }
 }
+
+/// `create_before_destroy` with unknown inputs whose data turns out
+/// unchanged: the replacement adopts the same snapshot, and the old
+/// object's delete must leave it alone.
+#[test]
+fn create_before_destroy_with_unchanged_data_keeps_the_adopted_snapshot() {
+    let db = MariaDb::start(MariaDbOptions::default()).expect("MariaDB");
+    let packages = Packages::new();
+    let pkg = packages.make(61);
+    let copy = packages.dir.path().join("same-data.zip");
+    std::fs::copy(&pkg, &copy).expect("copy package");
+    let name = unique("ep-cbd");
+    let cbd = "  lifecycle {\n    create_before_destroy = true\n  }\n";
+    let wd = workdir();
+    wd.write("main.tf", &config(&name, &pkg, &db, db.port(), cbd));
+    wd.init();
+    wd.apply();
+    let before = check_applied(&wd, &name, &db);
+    // Another path: unknown at plan, so a replacement; the same data at apply.
+    wd.write("main.tf", &config(&name, &copy, &db, db.port(), cbd));
+    let out = wd.apply();
+    assert!(
+        out.stdout.contains("1 added, 1 changed, 1 destroyed"),
+        "{}",
+        out.all()
+    );
+    assert!(out.all().contains("DB snapshot kept"), "{}", out.all());
+    let after = check_applied(&wd, &name, &db);
+    assert_eq!(before["snapshot_identifier"], after["snapshot_identifier"]);
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(snapshots_named(&name).is_empty() && instances_named(&name).is_empty());
+}

@@ -23,6 +23,8 @@ pub const TAG_RESOURCE: &str = "ep:terraform-resource";
 pub const TAG_NAME: &str = "ep:name";
 /// Tag with the data fingerprint.
 pub const TAG_FINGERPRINT: &str = "ep:data-fingerprint";
+/// Tag naming which resource object owns the snapshot (see `SnapshotPrivate::generation`).
+pub const TAG_GENERATION: &str = "ep:generation";
 /// Prefix of tags recording configured inputs, for import.
 pub const TAG_INPUT: &str = "ep:input:";
 
@@ -401,6 +403,7 @@ impl Run<'_> {
             }
             self.checkpoint()?;
             let snap = self.wait_snapshot().await?;
+            self.claim(&snap).await?;
             self.remove_instance().await?;
             self.fill(&snap);
             return Ok(self.m);
@@ -434,6 +437,31 @@ impl Run<'_> {
                 Err(d)
             }
         }
+    }
+
+    /// Makes an adopted snapshot this object's: its generation tag.
+    async fn claim(&self, snap: &Snapshot) -> Result<()> {
+        let (Some(arn), Some(generation)) = (&snap.arn, self.tags.get(TAG_GENERATION)) else {
+            return Ok(());
+        };
+        let tag = rds::tags(&BTreeMap::from([(
+            TAG_GENERATION.to_owned(),
+            generation.clone(),
+        )]));
+        self.rds
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(tag))
+            .send()
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    "RDS AddTagsToResource",
+                    format!("DB snapshot {:?}", self.snapshot_id),
+                    &e,
+                )
+            })?;
+        Ok(())
     }
 
     fn checkpoint(&self) -> Result<()> {

@@ -30,7 +30,7 @@ use crate::framework::{
     AttrPath, Diagnostic, Diagnostics, Known, Observed, Op, Operation, Plan, Planning, Schema,
     TimeoutDefaults, TypedResource,
 };
-use apply::{Run, TAG_FINGERPRINT, TAG_INPUT, TAG_NAME, TAG_RESOURCE};
+use apply::{Run, TAG_FINGERPRINT, TAG_GENERATION, TAG_INPUT, TAG_NAME, TAG_RESOURCE};
 use model::{SnapshotModel, SnapshotPrivate};
 use settings::RunSettings;
 
@@ -109,7 +109,10 @@ impl RdsSnapshot {
         op.update_private(|p| p.fingerprint_parts = parts);
         let name = config.name.clone();
         set_identifiers(&mut config, &name, &fp);
-        let tags = apply::tags_of(&config, &fp);
+        let mut tags = apply::tags_of(&config, &fp);
+        let generation = format!("{:016x}", rand::random::<u64>());
+        tags.insert(TAG_GENERATION.to_owned(), generation.clone());
+        op.update_private(|p| p.generation = Some(generation));
         let run = Run {
             rds: self.client().await?,
             op,
@@ -299,8 +302,21 @@ impl TypedResource for RdsSnapshot {
     ) -> Result<(), Diagnostics> {
         let rds = self.client().await?;
         if let Some(id) = &state.snapshot_identifier {
+            let owner = match rds::describe_snapshot(&rds, id).await? {
+                Observed::Status(_, snap) => snap.tags.get(TAG_GENERATION).cloned(),
+                Observed::NotFound => None,
+            };
+            let ours = op.private().generation;
             if state.retain_on_delete == Some(true) {
                 tracing::info!(snapshot = %id, "retain_on_delete: keeping the DB snapshot");
+            } else if owner.is_some() && ours.is_some() && owner != ours {
+                op.warn(
+                    "DB snapshot kept",
+                    format!(
+                        "DB snapshot {id:?} now belongs to the object that replaced this one \
+                         (it adopted the snapshot, whose data did not change), so it is kept."
+                    ),
+                );
             } else if rds::delete_snapshot(&rds, id).await? {
                 rds::snapshot_deleted(id)
                     .wait(op, || rds::describe_snapshot(&rds, id))

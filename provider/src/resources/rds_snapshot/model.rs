@@ -89,4 +89,9 @@ pub struct SnapshotPrivate {
     /// Part name → its hash.
     #[serde(default)]
     pub fingerprint_parts: BTreeMap<String, String>,
+    /// The `ep:generation` tag this object put on its snapshot: when the
+    /// snapshot carries another one, a newer object (a replacement that
+    /// adopted it) owns it and this one's delete leaves it alone.
+    #[serde(default)]
+    pub generation: Option<String>,
 }
