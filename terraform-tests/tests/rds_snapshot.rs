@@ -529,3 +529,63 @@ fn create_before_destroy_with_unchanged_data_keeps_the_adopted_snapshot() {
     wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     assert!(snapshots_named(&name).is_empty() && instances_named(&name).is_empty());
 }
+
+/// A second snapshot restored from the first and migrated with `update-db`
+/// (the default with a source): RestoreDBInstanceFromDBSnapshot, then
+/// ModifyDBInstance for the master password, then the tool.
+#[test]
+fn a_snapshot_restored_from_another_is_migrated_with_update_db() {
+    let db = MariaDb::start(MariaDbOptions::default()).expect("MariaDB");
+    let packages = Packages::new();
+    let pkg = packages.make(71);
+    let name = unique("ep-src");
+    let base = config(&name, &pkg, &db, db.port(), "");
+    let migrated = format!(
+        r#"
+resource "ep_rds_snapshot" "migrated" {{
+  name                       = "{name}-m"
+  deployment_package         = terraform_data.package.output
+  environment                = "author"
+  schema_name                = "commerce_author"
+  database_password          = "{APP_PASSWORD}"
+  master_username            = "root"
+  master_password            = "{root_pw}"
+  source_snapshot_identifier = ep_rds_snapshot.author.snapshot_identifier
+  tunnel {{
+    host = "127.0.0.1"
+    port = {port}
+  }}
+}}
+"#,
+        root_pw = db.root_password(),
+        port = db.port(),
+    );
+    let wd = workdir();
+    wd.write("main.tf", &format!("{base}{migrated}"));
+    wd.init();
+    let out = wd.apply();
+    assert!(out.stdout.contains("3 added"), "{}", out.all());
+    let v = wd.resource_values("ep_rds_snapshot.migrated");
+    let fp = v["data_fingerprint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        snapshots_named(&format!("{name}-m")),
+        vec![format!("{name}-m-{}", &fp[..12])]
+    );
+    assert!(
+        instances_named(&name).is_empty(),
+        "temporary instances are gone"
+    );
+    // update-db found everything applied: still exactly the author rows.
+    assert_eq!(author_setting(&db), "author");
+    assert_eq!(
+        db.query("SELECT COUNT(*) FROM commerce_author.DATABASECHANGELOG")
+            .expect("query"),
+        "3"
+    );
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(snapshots_named(&name).is_empty() && instances_named(&name).is_empty());
+}
