@@ -511,4 +511,58 @@ mod tests {
         assert!(instance_identifier(&name, &fp).len() <= 63);
         assert_eq!(instance_identifier("ep", &fp), "ep-01234567-tmp");
     }
+
+    fn inputs<'a>(package: &'a str, environment: &'a str) -> FingerprintInputs<'a> {
+        FingerprintInputs {
+            package,
+            environment,
+            command: Command::ResetDb,
+            engine: "mysql",
+            engine_version: None,
+            source_snapshot: None,
+            schema: "commercedb",
+            app_user: "ep",
+            extra_properties: None,
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_data_not_the_path() {
+        use ep_imagebuild::synthetic::{write_zip, SynthOptions};
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (a, b, c) = (
+            tmp.path().join("a.zip"),
+            tmp.path().join("moved/b.zip"),
+            tmp.path().join("c.zip"),
+        );
+        write_zip(&SynthOptions::small(3), &a).expect("package a");
+        std::fs::create_dir(tmp.path().join("moved")).expect("mkdir");
+        std::fs::copy(&a, &b).expect("copy");
+        write_zip(&SynthOptions::small(4), &c).expect("package c");
+        let s = |p: &std::path::Path| p.display().to_string();
+        let (pa, pb, pc) = (s(&a), s(&b), s(&c));
+        let fp = |i: &FingerprintInputs<'_>| fingerprint(i).expect("fingerprint");
+        let (base, parts) = fp(&inputs(&pa, "author"));
+        assert_eq!(base.len(), 64);
+        assert_eq!(fp(&inputs(&pb, "author")).0, base, "same data elsewhere");
+        let (other, other_parts) = fp(&inputs(&pc, "author"));
+        assert_ne!(other, base, "other data");
+        let changed: Vec<&String> = parts
+            .iter()
+            .filter(|(k, v)| other_parts.get(*k) != Some(*v))
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(changed, ["package data-population content"]);
+        assert_ne!(fp(&inputs(&pa, "live")).0, base, "environment");
+        let mut update = inputs(&pa, "author");
+        update.command = Command::UpdateDb;
+        assert_ne!(fp(&update).0, base, "command");
+        let extra = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+        let mut with_extra = inputs(&pa, "author");
+        with_extra.extra_properties = Some(&extra);
+        assert_ne!(fp(&with_extra).0, base, "extra properties");
+        let mut version = inputs(&pa, "author");
+        version.engine_version = Some("8.0");
+        assert_ne!(fp(&version).0, base, "engine settings");
+    }
 }
