@@ -378,10 +378,25 @@ impl Run<'_> {
     /// (the next apply finishes the job then).
     async fn remove_instance(&self) -> Result<()> {
         let started = rds::delete_instance(&self.rds, &self.instance_id).await?;
-        if started && self.op.interrupted().is_none() {
-            self.wait_instance_deleted().await?;
+        if !started || self.op.interrupted().is_some() {
+            return Ok(());
         }
-        Ok(())
+        match self.wait_instance_deleted().await {
+            // AWS accepted the delete; only the wait was cut short. What the
+            // run made (a snapshot) is not thrown away for that.
+            Err(_) if self.op.interrupted().is_some() => {
+                self.op.warn(
+                    "Temporary DB instance still being deleted",
+                    format!(
+                        "The wait for DB instance {:?} to be deleted was interrupted; AWS goes on \
+                         deleting it.",
+                        self.instance_id
+                    ),
+                );
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// The whole create.
