@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod datapop;
 pub mod framework;
 pub mod logging;
 pub mod plugin;

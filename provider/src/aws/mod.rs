@@ -164,6 +164,16 @@ impl AwsClients {
         Ok(aws_sdk_ecr::Client::from_conf(conf.build()))
     }
 
+    /// An RDS client honouring the `rds` endpoint override.
+    pub async fn rds(&self) -> Result<aws_sdk_rds::Client, AwsError> {
+        let sdk = self.sdk_config().await?;
+        let mut conf = aws_sdk_rds::config::Builder::from(sdk);
+        if let Some(url) = self.settings.endpoints.get(Service::Rds) {
+            conf = conf.endpoint_url(url);
+        }
+        Ok(aws_sdk_rds::Client::from_conf(conf.build()))
+    }
+
     /// An STS client honouring the `sts` endpoint override.
     pub async fn sts(&self) -> Result<aws_sdk_sts::Client, AwsError> {
         let sdk = self.sdk_config().await?;

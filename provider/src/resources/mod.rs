@@ -5,6 +5,7 @@ mod deployment_package;
 mod fixture;
 mod image;
 mod provider;
+mod rds_snapshot;
 
 pub use provider::{EpProvider, ProviderData};
 

@@ -113,9 +113,12 @@ impl Provider for EpProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        let mut resources: Vec<Arc<dyn Resource>> = vec![Arc::new(Typed::new(
-            super::image::Image::new(self.data.clone()),
-        ))];
+        let mut resources: Vec<Arc<dyn Resource>> = vec![
+            Arc::new(Typed::new(super::image::Image::new(self.data.clone()))),
+            Arc::new(Typed::new(super::rds_snapshot::RdsSnapshot::new(
+                self.data.clone(),
+            ))),
+        ];
         if std::env::var_os(super::fixture::ENABLE_ENV).is_some_and(|v| v == "1") {
             resources.push(Arc::new(Typed::new(super::fixture::Fixture)));
         }

@@ -1,0 +1,97 @@
+//! The `ep_rds_snapshot` model: configuration and state as one struct.
+//! Field names are the schema's attribute names; the framework's model
+//! check proves they agree.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::framework::{Applying, Phase};
+
+/// The `tunnel` block: where the tool reaches the database instead of
+/// the instance's endpoint (a tunnel, a proxy, or a test database).
+/// (`connection` is a block name Terraform keeps for provisioners.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TunnelBlock {
+    /// Host name or address.
+    pub host: String,
+    /// Port (default 3306).
+    pub port: Option<u16>,
+}
+
+/// The `phase_timeouts` block: limits of each phase inside the create.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimeoutsBlock {
+    /// Creating or restoring the instance until it is available (and deleting it).
+    pub instance: Option<String>,
+    /// Running the Data Population tool.
+    pub tool: Option<String>,
+    /// Creating the snapshot until it is available.
+    pub snapshot: Option<String>,
+}
+
+/// Configuration and state of `ep_rds_snapshot`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct SnapshotModel<P: Phase = Applying> {
+    // What the snapshot holds.
+    pub name: P::Of<String>,
+    pub deployment_package: P::Of<String>,
+    pub environment: P::Of<String>,
+    pub command: P::Of<Option<String>>,
+    pub schema_name: P::Of<Option<String>>,
+    pub database_username: P::Of<Option<String>>,
+    pub database_password: P::Of<String>,
+    pub extra_properties: P::Of<Option<BTreeMap<String, String>>>,
+    pub engine: P::Of<Option<String>>,
+    pub engine_version: P::Of<Option<String>>,
+    pub source_snapshot_identifier: P::Of<Option<String>>,
+    // The temporary instance.
+    pub instance_class: P::Of<Option<String>>,
+    pub allocated_storage: P::Of<Option<u32>>,
+    pub db_subnet_group_name: P::Of<Option<String>>,
+    pub vpc_security_group_ids: P::Of<Option<Vec<String>>>,
+    pub parameter_group_name: P::Of<Option<String>>,
+    pub master_username: P::Of<Option<String>>,
+    pub master_password: P::Of<Option<String>>,
+    pub runner: P::Of<Option<String>>,
+    pub keep_instance_on_failure: P::Of<Option<bool>>,
+    pub retain_on_delete: P::Of<Option<bool>>,
+    pub tunnel: P::Of<Option<TunnelBlock>>,
+    pub phase_timeouts: P::Of<Option<PhaseTimeoutsBlock>>,
+    // Outputs.
+    pub id: P::Of<Option<String>>,
+    pub snapshot_identifier: P::Of<Option<String>>,
+    pub snapshot_arn: P::Of<Option<String>>,
+    pub data_fingerprint: P::Of<Option<String>>,
+    pub actual_engine_version: P::Of<Option<String>>,
+    pub instance_identifier: P::Of<Option<String>>,
+    pub created_at: P::Of<Option<String>>,
+}
+
+impl<P: Phase> SnapshotModel<P> {
+    /// Copies every output of `prior` into this (planned) model.
+    pub fn keep_outputs_of(&mut self, prior: &SnapshotModel) {
+        self.id = P::wrap(prior.id.clone());
+        self.snapshot_identifier = P::wrap(prior.snapshot_identifier.clone());
+        self.snapshot_arn = P::wrap(prior.snapshot_arn.clone());
+        self.data_fingerprint = P::wrap(prior.data_fingerprint.clone());
+        self.actual_engine_version = P::wrap(prior.actual_engine_version.clone());
+        self.instance_identifier = P::wrap(prior.instance_identifier.clone());
+        self.created_at = P::wrap(prior.created_at.clone());
+    }
+}
+
+/// What `ep_rds_snapshot` keeps beside its state: the parts of the data
+/// fingerprint, so a plan can say which of them changed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotPrivate {
+    /// Part name → its hash.
+    #[serde(default)]
+    pub fingerprint_parts: BTreeMap<String, String>,
+    /// The `ep:generation` tag this object put on its snapshot: when the
+    /// snapshot carries another one, a newer object (a replacement that
+    /// adopted it) owns it and this one's delete leaves it alone.
+    #[serde(default)]
+    pub generation: Option<String>,
+}
