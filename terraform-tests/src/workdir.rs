@@ -1,7 +1,8 @@
 //! One Terraform working directory driven through the real CLI.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::env::TestEnv;
 
@@ -120,6 +121,43 @@ impl Workdir {
             .output()
             .unwrap_or_else(|e| panic!("run {}: {e}", self.env.terraform.display()));
         Output::from(out)
+    }
+
+    /// Starts `terraform apply`, waits (at most `within`) until `ready()`
+    /// holds, lets it run `settle` longer, then sends it SIGINT as Ctrl-C
+    /// does. Returns what Terraform printed and how long it took to exit
+    /// after the signal.
+    pub fn apply_interrupted(
+        &self,
+        ready: impl Fn() -> bool,
+        within: Duration,
+        settle: Duration,
+    ) -> (Output, Duration) {
+        let child = self
+            .command(&["apply", "-auto-approve", "-input=false", "-no-color"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start terraform: {e}"));
+        let waited = Instant::now();
+        while !ready() {
+            assert!(
+                waited.elapsed() < within,
+                "what the interrupt waits for did not happen within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(settle);
+        let interrupted = Instant::now();
+        let kill = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("kill: {e}"));
+        assert!(kill.success(), "kill -INT failed");
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("wait for terraform: {e}"));
+        (Output::from(out), interrupted.elapsed())
     }
 
     /// Runs a command that must succeed.

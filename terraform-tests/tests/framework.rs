@@ -3,10 +3,9 @@
 //! at validate and enforced at apply, and Ctrl-C during a long create.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ep_terraform_tests::{Output, Scenario, Workdir};
+use ep_terraform_tests::{Scenario, Workdir};
 
 const FIXTURES: (&str, &str) = ("EP_PROVIDER_TEST_FIXTURES", "1");
 
@@ -158,35 +157,12 @@ fn ctrl_c_during_a_long_create_stops_promptly_and_keeps_what_was_created() {
     let wd = workdir();
     wd.write("main.tf", &fixture(store.path(), "1h", ""));
     wd.init();
-    let child = wd
-        .command(&["apply", "-auto-approve", "-input=false", "-no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start terraform: {e}"));
-    let waited = Instant::now();
-    while !object.exists() {
-        assert!(
-            waited.elapsed() < Duration::from_secs(60),
-            "the fixture never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // Let the create settle into its wait.
-    std::thread::sleep(Duration::from_millis(500));
-    let interrupted = Instant::now();
-    let pid = child.id().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap_or_else(|e| panic!("kill: {e}"));
-    assert!(kill.success());
-    let out = Output::from(
-        child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("wait for terraform: {e}")),
+    // Let the create settle into its wait before the interrupt.
+    let (out, took) = wd.apply_interrupted(
+        || object.exists(),
+        Duration::from_secs(60),
+        Duration::from_millis(500),
     );
-    let took = interrupted.elapsed();
     assert!(
         took < Duration::from_secs(5),
         "took {took:?} to stop:\n{}",

@@ -4,12 +4,12 @@
 //! `EP_WAIT_SCALE`: moto's instances and snapshots are available at once.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
 use ep_terraform_tests::mariadb::{MariaDb, MariaDbOptions};
-use ep_terraform_tests::{Output, Scenario, TestEnv, Workdir};
+use ep_terraform_tests::{Scenario, TestEnv, Workdir};
 
 const WAIT_SCALE: (&str, &str) = ("EP_WAIT_SCALE", "0.01");
 const APP_PASSWORD: &str = "App-Passw0rd-9f";
@@ -333,30 +333,12 @@ fn ctrl_c_during_the_tool_stops_promptly_and_the_next_apply_cleans_up() {
     let wd = workdir();
     wd.write("main.tf", &config(&name, &pkg, &db, silent_port, ""));
     wd.init();
-    let child = wd
-        .command(&["apply", "-auto-approve", "-input=false", "-no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start terraform");
-    let waited = Instant::now();
-    while instances_named(&name).is_empty() {
-        assert!(
-            waited.elapsed() < Duration::from_secs(120),
-            "the instance never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     // Past the instance wait (scaled), into the tool's run.
-    std::thread::sleep(Duration::from_secs(3));
-    let interrupted = Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let out = Output::from(child.wait_with_output().expect("wait for terraform"));
-    let took = interrupted.elapsed();
+    let (out, took) = wd.apply_interrupted(
+        || !instances_named(&name).is_empty(),
+        Duration::from_secs(120),
+        Duration::from_secs(3),
+    );
     assert!(
         took < Duration::from_secs(5),
         "took {took:?} to stop:\n{}",
