@@ -4,7 +4,6 @@
 //! provider's `framework` and `plugin` modules.
 
 #![forbid(unsafe_code)]
-
 #![allow(clippy::all, missing_docs, rustdoc::all)]
 
 /// Terraform's provider protocol, version 6.10.

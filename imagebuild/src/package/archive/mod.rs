@@ -190,11 +190,7 @@ impl ByteSource<'_> {
 }
 
 /// Reads at most `buf.len()` bytes, stopping early only at end of input.
-fn read_full(
-    r: &mut dyn Read,
-    buf: &mut [u8],
-    ctx: &str,
-) -> Result<usize, PackageError> {
+fn read_full(r: &mut dyn Read, buf: &mut [u8], ctx: &str) -> Result<usize, PackageError> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {

@@ -159,7 +159,11 @@ pub fn validate(c: &ImageModel<Planning>) -> Diagnostics {
     }
     if let Some(s) = c.service.present() {
         if let Err(e) = s.parse::<Service>() {
-            d.attr_error(AttrPath::root("service"), "Unknown service", format!("{e}."));
+            d.attr_error(
+                AttrPath::root("service"),
+                "Unknown service",
+                format!("{e}."),
+            );
         }
     }
     if c.service.is_null() && c.layer.get().is_some_and(Vec::is_empty) {
