@@ -114,12 +114,13 @@ pub fn schema() -> Schema {
             "Digest of the base image's manifest, when the base is a registry image.",
         ))
         .attr(Attribute::computed("package_fingerprint", Type::String).describe(
-            "Content fingerprint of the deployment package (as `ep_deployment_package` reports \
-             it): shows in a plan when the package's content changed.",
+            "Content fingerprint (as `ep_deployment_package` reports it) of the package the image \
+             was last built from; kept while the image's own inputs do not change.",
         ))
         .attr(Attribute::computed("source_fingerprint", Type::String).describe(
-            "SHA-256 over every input (package entries by name, size and CRC; base digest; \
-             configuration). Equal on every machine for equal inputs.",
+            "SHA-256 over this image's own inputs (its layers' entries by name, size and CRC; the \
+             base digest or content; the configuration), recorded in the image. Equal on every \
+             machine for equal inputs; a package change elsewhere leaves it alone.",
         ))
         .attr(Attribute::computed("layers", Type::list(layer_type())).describe(
             "Every layer of the (first platform's) image, base layers first: `digest` and \
