@@ -3,26 +3,24 @@
 
 use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability};
 
-use crate::aws::aws_error_chain;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::request_id::RequestId;
 
-/// A failed ECR call, with the repository it was about.
-#[derive(Debug, thiserror::Error)]
-#[error("ECR {action} on repository {repository}: {message}")]
-pub struct EcrError {
-    /// What was attempted.
-    pub action: &'static str,
-    /// The repository.
-    pub repository: String,
-    /// What ECR said.
-    pub message: String,
-}
+use crate::aws::ApiError;
 
-fn err(action: &'static str, repository: &str, e: &(dyn std::error::Error + 'static)) -> EcrError {
-    EcrError {
-        action,
-        repository: repository.to_owned(),
-        message: aws_error_chain(e),
-    }
+/// A failed ECR call: the call, the repository, ECR's code and message and
+/// the request ID.
+pub type EcrError = ApiError;
+
+fn err<E>(action: &'static str, repository: &str, e: &E) -> EcrError
+where
+    E: ProvideErrorMetadata + RequestId + std::error::Error + 'static,
+{
+    ApiError::new(
+        &format!("ECR {action}"),
+        format!("repository {repository:?}"),
+        e,
+    )
 }
 
 /// ECR operations on one repository.
