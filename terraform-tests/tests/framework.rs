@@ -56,6 +56,20 @@ fn resource_instance(wd: &Workdir) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no ep_test_fixture in state:\n{state:#}"))
 }
 
+/// The next apply, with a quick `settle`, replaces the tainted object; then
+/// plans are empty and destroy works.
+fn replace_the_tainted_object_and_destroy(wd: &Workdir, store: &Path) {
+    wd.write("main.tf", &fixture(store, "1s", ""));
+    let out = wd.apply();
+    assert!(
+        out.stdout.contains("1 added, 0 changed, 1 destroyed"),
+        "{}",
+        out.all()
+    );
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+}
+
 #[test]
 fn waits_updates_imports_and_destroys() {
     let store = store();
@@ -137,15 +151,7 @@ fn a_create_that_times_out_is_recorded_tainted_and_replaced_next_time() {
     assert_eq!(recorded["status"], "tainted", "{recorded:#}");
     assert_eq!(recorded["attributes"]["status"], "creating", "{recorded:#}");
 
-    wd.write("main.tf", &fixture(store.path(), "1s", ""));
-    let out = wd.apply();
-    assert!(
-        out.stdout.contains("1 added, 0 changed, 1 destroyed"),
-        "{}",
-        out.all()
-    );
-    wd.assert_plan_empty(true);
-    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    replace_the_tainted_object_and_destroy(&wd, store.path());
 }
 
 /// Ctrl-C: Terraform forwards SIGINT as `StopProvider`; the wait must end
@@ -176,14 +182,6 @@ fn ctrl_c_during_a_long_create_stops_promptly_and_keeps_what_was_created() {
     assert_eq!(recorded["attributes"]["id"], object.display().to_string());
 
     // The next apply finds it and replaces it.
-    wd.write("main.tf", &fixture(store.path(), "1s", ""));
-    let out = wd.apply();
-    assert!(
-        out.stdout.contains("1 added, 0 changed, 1 destroyed"),
-        "{}",
-        out.all()
-    );
-    wd.assert_plan_empty(true);
-    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    replace_the_tainted_object_and_destroy(&wd, store.path());
     assert!(!object.exists());
 }
