@@ -10,6 +10,7 @@ use super::{
 };
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::dynamic::Value;
+use crate::framework::schema::Schema;
 use crate::framework::state_upgrade;
 use crate::framework::traits::{ApplyRequest, ConfigureRequest, PlanRequest, ReadRequest};
 
@@ -83,10 +84,10 @@ serve_rpcs! {
         req: Request<pb::validate_provider_config::Request>,
     ) -> RpcResult<pb::validate_provider_config::Response> {
         let req = req.into_inner();
-        let diags = match decode(req.config.as_ref(), &self.provider_schema.value_type()) {
-            Ok(config) => self.provider.validate(&config).await,
-            Err(d) => d,
-        };
+        let diags = validate_decoded(&self.provider_schema, req.config.as_ref(), async |c| {
+            self.provider.validate(c).await
+        })
+        .await;
         Ok(Response::new(pb::validate_provider_config::Response {
             diagnostics: diags.to_proto(),
         }))
@@ -98,10 +99,10 @@ serve_rpcs! {
     ) -> RpcResult<pb::validate_resource_config::Response> {
         let req = req.into_inner();
         let diags = match self.resource(&req.type_name) {
-            Ok((r, schema)) => match decode(req.config.as_ref(), &schema.value_type()) {
-                Ok(config) => r.validate(&config).await,
-                Err(d) => d,
-            },
+            Ok((r, schema)) => validate_decoded(schema, req.config.as_ref(), async |c| {
+                r.validate(c).await
+            })
+            .await,
             Err(d) => d,
         };
         Ok(Response::new(pb::validate_resource_config::Response {
@@ -115,10 +116,10 @@ serve_rpcs! {
     ) -> RpcResult<pb::validate_data_resource_config::Response> {
         let req = req.into_inner();
         let diags = match self.data_source(&req.type_name) {
-            Ok((d, schema)) => match decode(req.config.as_ref(), &schema.value_type()) {
-                Ok(config) => d.validate(&config).await,
-                Err(d) => d,
-            },
+            Ok((d, schema)) => validate_decoded(schema, req.config.as_ref(), async |c| {
+                d.validate(c).await
+            })
+            .await,
             Err(d) => d,
         };
         Ok(Response::new(pb::validate_data_resource_config::Response {
@@ -469,5 +470,18 @@ serve_rpcs! {
             error: String::new(),
         }))
     }
+    }
+}
+
+/// Decodes a configuration against its schema and validates it; a configuration that does not
+/// decode is reported as it is, without calling `validate`.
+async fn validate_decoded(
+    schema: &Schema,
+    config: Option<&pb::DynamicValue>,
+    validate: impl AsyncFnOnce(&Value) -> Diagnostics,
+) -> Diagnostics {
+    match decode(config, &schema.value_type()) {
+        Ok(config) => validate(&config).await,
+        Err(d) => d,
     }
 }

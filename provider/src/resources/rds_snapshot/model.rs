@@ -30,8 +30,10 @@ pub struct PhaseTimeoutsBlock {
     pub snapshot: Option<String>,
 }
 
-/// Configuration and state of `ep_rds_snapshot`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Configuration and state of `ep_rds_snapshot`. The default (every
+/// string empty, every option null) is the base that import and the
+/// fingerprint fill in.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct SnapshotModel<P: Phase = Applying> {
     // What the snapshot holds.
