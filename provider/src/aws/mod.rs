@@ -3,6 +3,7 @@
 //! code runs against AWS, LocalStack or moto.
 
 mod errors;
+pub mod rds;
 mod retry;
 mod settings;
 
@@ -37,6 +38,22 @@ pub enum AwsError {
         /// What STS said.
         message: String,
     },
+}
+
+/// A method that builds one service's client from the shared configuration,
+/// with that service's endpoint override.
+macro_rules! client {
+    ($(#[$doc:meta])* $name:ident, $sdk:ident, $service:expr) => {
+        $(#[$doc])*
+        pub async fn $name(&self) -> Result<$sdk::Client, AwsError> {
+            let sdk = self.sdk_config().await?;
+            let mut conf = $sdk::config::Builder::from(sdk);
+            if let Some(url) = self.settings.endpoints.get($service) {
+                conf = conf.endpoint_url(url);
+            }
+            Ok($sdk::Client::from_conf(conf.build()))
+        }
+    };
 }
 
 /// Lazily built AWS SDK configuration, shared by every resource.
@@ -154,35 +171,26 @@ impl AwsClients {
             .build())
     }
 
-    /// An ECR client honouring the `ecr` endpoint override.
-    pub async fn ecr(&self) -> Result<aws_sdk_ecr::Client, AwsError> {
-        let sdk = self.sdk_config().await?;
-        let mut conf = aws_sdk_ecr::config::Builder::from(sdk);
-        if let Some(url) = self.settings.endpoints.get(Service::Ecr) {
-            conf = conf.endpoint_url(url);
-        }
-        Ok(aws_sdk_ecr::Client::from_conf(conf.build()))
-    }
-
-    /// An RDS client honouring the `rds` endpoint override.
-    pub async fn rds(&self) -> Result<aws_sdk_rds::Client, AwsError> {
-        let sdk = self.sdk_config().await?;
-        let mut conf = aws_sdk_rds::config::Builder::from(sdk);
-        if let Some(url) = self.settings.endpoints.get(Service::Rds) {
-            conf = conf.endpoint_url(url);
-        }
-        Ok(aws_sdk_rds::Client::from_conf(conf.build()))
-    }
-
-    /// An STS client honouring the `sts` endpoint override.
-    pub async fn sts(&self) -> Result<aws_sdk_sts::Client, AwsError> {
-        let sdk = self.sdk_config().await?;
-        let mut conf = aws_sdk_sts::config::Builder::from(sdk);
-        if let Some(url) = self.settings.endpoints.get(Service::Sts) {
-            conf = conf.endpoint_url(url);
-        }
-        Ok(aws_sdk_sts::Client::from_conf(conf.build()))
-    }
+    client!(
+        /// An ECR client honouring the `ecr` endpoint override.
+        ecr, aws_sdk_ecr, Service::Ecr
+    );
+    client!(
+        /// An RDS client honouring the `rds` endpoint override.
+        rds, aws_sdk_rds, Service::Rds
+    );
+    client!(
+        /// An ECS client honouring the `ecs` endpoint override.
+        ecs, aws_sdk_ecs, Service::Ecs
+    );
+    client!(
+        /// An Amazon MQ client honouring the `mq` endpoint override.
+        mq, aws_sdk_mq, Service::Mq
+    );
+    client!(
+        /// An STS client honouring the `sts` endpoint override.
+        sts, aws_sdk_sts, Service::Sts
+    );
 }
 
 /// Renders an SDK error with its sources: the top-level Display of SDK errors

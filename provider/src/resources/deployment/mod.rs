@@ -8,6 +8,10 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 pub mod broker;
+pub mod catalogue;
 pub mod fargate;
+pub mod model;
+pub mod schema;
 pub mod steady;
 pub mod taskdef;
+pub mod validate;

@@ -10,8 +10,8 @@ use aws_sdk_rds::Client;
 use rand::distr::{Alphanumeric, SampleString};
 
 use super::model::{SnapshotModel, SnapshotPrivate};
-use super::rds::{self, Instance, Snapshot};
 use super::settings::{self, FingerprintInputs, RunSettings};
+use crate::aws::rds::{self, Instance, Snapshot};
 use crate::aws::ApiError;
 use crate::datapop::{self, Connection, DataPopError, Request, Secret, DEFAULT_MAX_DISK};
 use crate::framework::timeouts::format_duration;

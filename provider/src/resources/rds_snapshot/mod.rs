@@ -14,7 +14,6 @@
 
 mod apply;
 mod model;
-mod rds;
 mod schema;
 mod settings;
 #[cfg(test)]
@@ -26,6 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::provider::ProviderData;
+use crate::aws::rds;
 use crate::framework::{
     AttrPath, Diagnostic, Diagnostics, Known, Observed, Op, Operation, Plan, Planning, Schema,
     TimeoutDefaults, TypedResource,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::rds;
+use crate::aws::rds;
 use crate::framework::{Diagnostics, Observed, Op, Operation, WaitError};
 
 /// Replays statuses one poll at a time; the last one repeats.

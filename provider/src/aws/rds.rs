@@ -1,5 +1,5 @@
-//! The RDS calls `ep_rds_snapshot` makes, and its waiters configured as
-//! terraform-provider-aws's are.
+//! The RDS calls the resources make (instances and snapshots), and their
+//! waiters configured as terraform-provider-aws's are.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -208,10 +208,22 @@ pub async fn describe_snapshot(rds: &Client, id: &str) -> Result<Observed<Snapsh
 /// Starts deleting instance `id` (no final snapshot, no automated backups
 /// kept). Returns whether there was anything to delete.
 pub async fn delete_instance(rds: &Client, id: &str) -> Result<bool, ApiError> {
+    delete_instance_keeping(rds, id, None).await
+}
+
+/// Starts deleting instance `id`, taking `final_snapshot` first when given.
+/// Returns whether there was anything to delete; "already being deleted"
+/// counts as started.
+pub async fn delete_instance_keeping(
+    rds: &Client,
+    id: &str,
+    final_snapshot: Option<&str>,
+) -> Result<bool, ApiError> {
     let res = rds
         .delete_db_instance()
         .db_instance_identifier(id)
-        .skip_final_snapshot(true)
+        .skip_final_snapshot(final_snapshot.is_none())
+        .set_final_db_snapshot_identifier(final_snapshot.map(str::to_owned))
         .delete_automated_backups(true)
         .send()
         .await;

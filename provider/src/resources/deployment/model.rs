@@ -1,0 +1,145 @@
+//! The `ep_deployment` model: configuration and state as one struct. Field
+//! names are the schema's attribute names; the framework's model check
+//! proves they agree.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::framework::{Applying, Phase};
+
+/// The `database` block of a stack: an RDS instance restored from a snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseBlock {
+    /// Snapshot to restore (e.g. `ep_rds_snapshot.author.snapshot_identifier`).
+    pub snapshot_identifier: String,
+    /// Instance class (default `db.t3.medium`).
+    pub instance_class: Option<String>,
+    /// Multi-AZ (default false).
+    pub multi_az: Option<bool>,
+    /// Deletion protection (default false): a protected database stops the destroy.
+    pub deletion_protection: Option<bool>,
+    /// Snapshot taken when the database is deleted; none when null.
+    pub final_snapshot_identifier: Option<String>,
+    /// DB subnet group.
+    pub db_subnet_group_name: Option<String>,
+    /// Commerce schema (default `commercedb`).
+    pub schema_name: Option<String>,
+    /// Application user the services connect as (default `ep`).
+    pub username: Option<String>,
+    /// ARN of the SSM parameter or Secrets Manager secret holding its password.
+    pub password_secret_arn: String,
+}
+
+/// One `user` block of a broker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BrokerUser {
+    /// User name.
+    pub username: String,
+    /// Password (sensitive).
+    pub password: String,
+    /// Access to the ActiveMQ web console.
+    pub console_access: Option<bool>,
+}
+
+/// The `broker` block of a stack: an Amazon MQ ActiveMQ broker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BrokerBlock {
+    /// ActiveMQ version, `major.minor` (default `5.18`).
+    pub engine_version: Option<String>,
+    /// Instance type (default `mq.t3.micro`).
+    pub instance_type: Option<String>,
+    /// `SINGLE_INSTANCE` (default) or `ACTIVE_STANDBY_MULTI_AZ`.
+    pub deployment_mode: Option<String>,
+    /// Users; at least one.
+    pub user: Vec<BrokerUser>,
+}
+
+/// An `author` or `live` block: the stack's database and broker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StackBlock {
+    /// `EP_COMMERCE_ENVNAME` of the stack's services (default: the stack's name).
+    pub commerce_environment: Option<String>,
+    /// Target group Cortex registers with (a load balancer in front of it).
+    pub target_group_arn: Option<String>,
+    /// The database.
+    pub database: Option<DatabaseBlock>,
+    /// The broker.
+    pub broker: Option<BrokerBlock>,
+}
+
+/// One `service` block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceBlock {
+    /// `cortex`, `cm`, `batch`, `integration`, `search` or `data-sync`.
+    pub name: String,
+    /// `author` or `live`.
+    pub stack: String,
+    /// Image reference, best by digest (`ep_image.cortex.image_uri`).
+    pub image: String,
+    /// Task CPU units.
+    pub cpu: Option<u32>,
+    /// Memory, MiB; also `EP_CONTAINER_MEM`.
+    pub memory: Option<u32>,
+    /// Tasks (default 1; cm and batch must stay at 1).
+    pub desired_count: Option<u32>,
+    /// Extra environment variables.
+    pub environment: Option<BTreeMap<String, String>>,
+    /// Extra secrets: variable → SSM parameter or Secrets Manager ARN.
+    pub secrets: Option<BTreeMap<String, String>>,
+    /// Health check path on port 8080 instead of the service's own.
+    pub health_check_path: Option<String>,
+}
+
+/// The computed endpoints of one stack.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StackEndpoints {
+    /// Database host name.
+    pub database_address: Option<String>,
+    /// Database port.
+    pub database_port: Option<u16>,
+    /// JDBC URL of the commerce schema (`EP_DB_URL`).
+    pub database_url: Option<String>,
+    /// OpenWire URL (`EP_JMS_URL`).
+    pub jms_url: Option<String>,
+    /// STOMP URL.
+    pub stomp_url: Option<String>,
+    /// ActiveMQ web console URL.
+    pub console_url: Option<String>,
+}
+
+/// Configuration and state of `ep_deployment`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct DeploymentModel<P: Phase = Applying> {
+    // Inputs.
+    pub name: P::Of<String>,
+    pub kind: P::Of<String>,
+    pub cluster_arn: P::Of<Option<String>>,
+    pub subnet_ids: P::Of<Vec<String>>,
+    pub security_group_ids: P::Of<Option<Vec<String>>>,
+    pub assign_public_ip: P::Of<Option<bool>>,
+    pub execution_role_arn: P::Of<Option<String>>,
+    pub task_role_arn: P::Of<Option<String>>,
+    pub log_group: P::Of<Option<String>>,
+    pub tags: P::Of<Option<BTreeMap<String, String>>>,
+    pub author: P::Of<Option<StackBlock>>,
+    pub live: P::Of<Option<StackBlock>>,
+    pub service: P::Of<Vec<ServiceBlock>>,
+    // Outputs.
+    pub id: P::Of<Option<String>>,
+    pub databases: P::Of<Option<BTreeMap<String, String>>>,
+    pub brokers: P::Of<Option<BTreeMap<String, String>>>,
+    pub task_definitions: P::Of<Option<BTreeMap<String, String>>>,
+    pub services: P::Of<Option<BTreeMap<String, String>>>,
+    pub endpoints: P::Of<Option<BTreeMap<String, StackEndpoints>>>,
+    pub status: P::Of<Option<String>>,
+}
+
+/// What `ep_deployment` keeps beside its state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentPrivate {
+    /// This resource created the ECS cluster (and deletes it).
+    #[serde(default)]
+    pub created_cluster: bool,
+}
