@@ -1,17 +1,24 @@
-//! `ep_deployment`: an Author and Live, or single-instance, Elastic Path
-//! environment on ECS, RDS and Amazon MQ.
+//! `ep_deployment`: an Author and Live Elastic Path environment on ECS, RDS
+//! and Amazon MQ.
 //!
-//! Built up in steps: the rules that hold without AWS (Fargate sizes, Amazon
-//! MQ credentials and versions, task definition comparison, the steady-state
-//! judgement) come first, each with its tests; the resource that uses them
-//! follows. Until then they are used only by their tests.
-#![cfg_attr(not(test), allow(dead_code))]
+//! The rules that hold without AWS (Fargate sizes, Amazon MQ credentials and
+//! versions, the task definition normal form, the steady-state judgement,
+//! the services' wiring) live apart from the calls that use them, each with
+//! its own tests.
 
-pub mod broker;
-pub mod catalogue;
-pub mod fargate;
-pub mod model;
-pub mod schema;
-pub mod steady;
-pub mod taskdef;
-pub mod validate;
+mod apply;
+mod broker;
+mod catalogue;
+mod database;
+mod ecs;
+mod fargate;
+mod model;
+mod mq;
+mod resource;
+mod schema;
+mod steady;
+mod taskdef;
+mod validate;
+mod wiring;
+
+pub use resource::Deployment;

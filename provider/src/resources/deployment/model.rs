@@ -136,10 +136,23 @@ pub struct DeploymentModel<P: Phase = Applying> {
     pub status: P::Of<Option<String>>,
 }
 
+/// A database the services have moved away from, deleted once they run
+/// against its successor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Retiring {
+    /// Instance identifier.
+    pub instance: String,
+    /// Final snapshot to take, when the configuration named one.
+    pub final_snapshot: Option<String>,
+}
+
 /// What `ep_deployment` keeps beside its state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentPrivate {
     /// This resource created the ECS cluster (and deletes it).
     #[serde(default)]
     pub created_cluster: bool,
+    /// Databases waiting to be deleted.
+    #[serde(default)]
+    pub retiring: Vec<Retiring>,
 }

@@ -12,6 +12,8 @@
 pub struct ServiceView {
     /// `ACTIVE`, `DRAINING` or `INACTIVE`.
     pub status: String,
+    /// The task definition the service is set to run.
+    pub task_definition: String,
     /// Tasks the service wants.
     pub desired: i32,
     /// Tasks running.
@@ -45,8 +47,11 @@ pub struct DeploymentView {
 pub struct Expected<'a> {
     /// The task definition registered for the service.
     pub task_definition: &'a str,
-    /// The deployment `UpdateService`/`CreateService` started, when known:
-    /// if it stops being primary, the change was rolled back.
+    /// The deployment `CreateService`/`UpdateService` answered with for the
+    /// new task definition: if it stops being primary, the change was rolled
+    /// back. `None` when the answer held no such deployment (ECS always
+    /// starts one; moto does not): then the service's own task definition
+    /// and its single deployment are all there is to judge.
     pub deployment_id: Option<&'a str>,
 }
 
@@ -79,21 +84,25 @@ pub fn assess(service: &ServiceView, expected: &Expected<'_>) -> Steadiness {
         return Steadiness::Settling("no primary deployment yet".to_owned());
     };
     if primary.task_definition != expected.task_definition {
-        // Our deployment gone from primary means ECS replaced it: a rollback,
-        // or another writer. Waiting would only run into the timeout.
-        if let Some(id) = expected.deployment_id {
-            if primary.id != id {
+        match expected.deployment_id {
+            // Our deployment gone from primary means ECS replaced it: a
+            // rollback, or another writer. Waiting would only run into the timeout.
+            Some(id) if primary.id != id => {
                 return Steadiness::Failed(format!(
                     "deployment {id} is no longer primary; the service went back to {} \
                      (a circuit-breaker rollback, or another change to the service)",
                     primary.task_definition
                 ));
             }
+            None if service.task_definition == expected.task_definition
+                && service.deployments.len() == 1 => {}
+            _ => {
+                return Steadiness::Settling(format!(
+                    "the primary deployment runs {}, waiting for {}",
+                    primary.task_definition, expected.task_definition
+                ))
+            }
         }
-        return Steadiness::Settling(format!(
-            "the primary deployment runs {}, waiting for {}",
-            primary.task_definition, expected.task_definition
-        ));
     }
     if primary.rollout_state.as_deref() == Some("FAILED") {
         return Steadiness::Failed(rollout_failure(primary));
@@ -148,6 +157,7 @@ mod tests {
     fn service(running: i32, deployments: Vec<DeploymentView>) -> ServiceView {
         ServiceView {
             status: "ACTIVE".to_owned(),
+            task_definition: NEW.to_owned(),
             desired: 2,
             running,
             deployments,
@@ -224,9 +234,19 @@ mod tests {
     }
 
     #[test]
-    fn without_a_deployment_id_an_old_primary_is_waited_for() {
-        let s = service(2, vec![deployment("d1", "PRIMARY", OLD, None)]);
+    fn without_a_deployment_id_the_service_definition_decides() {
+        // The service still set to the old revision: wait.
+        let mut s = service(2, vec![deployment("d1", "PRIMARY", OLD, None)]);
+        s.task_definition = OLD.to_owned();
         assert!(matches!(assess(&s, &expect(None)), Steadiness::Settling(_)));
+        // Set to the new one, with no deployment started for it (moto's answer).
+        s.task_definition = NEW.to_owned();
+        assert_eq!(assess(&s, &expect(None)), Steadiness::Steady);
+        // With a deployment ID, the same picture is a rollback.
+        assert!(matches!(
+            assess(&s, &expect(Some("d2"))),
+            Steadiness::Failed(_)
+        ));
     }
 
     #[test]

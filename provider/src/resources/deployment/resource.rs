@@ -1,0 +1,273 @@
+//! `ep_deployment` on the typed framework: plan → create/update → read →
+//! delete → import.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::try_join_all;
+
+use super::apply::{self, service_name, Clients, Converge};
+use super::ecs;
+use super::model::{DeploymentModel, DeploymentPrivate};
+use super::mq;
+use super::schema;
+use super::validate;
+use crate::aws::rds;
+use crate::framework::timeouts::{Operation, TimeoutDefaults};
+use crate::framework::{
+    Diagnostic, Diagnostics, Known, Observed, Op, Phase, Plan, Planning, Schema, TypedResource,
+};
+use crate::resources::provider::ProviderData;
+
+/// The `ep_deployment` resource.
+pub struct Deployment {
+    data: Arc<ProviderData>,
+}
+
+impl Deployment {
+    pub(crate) fn new(data: Arc<ProviderData>) -> Self {
+        Deployment { data }
+    }
+
+    async fn clients(&self) -> Result<(Clients, String), Diagnostics> {
+        let aws = self.data.aws()?;
+        let setup = |e: crate::aws::AwsError| {
+            Diagnostics::from(Diagnostic::error(
+                "Cannot set up the AWS clients",
+                e.to_string(),
+            ))
+        };
+        let clients = Clients {
+            rds: aws.rds().await.map_err(setup)?,
+            mq: aws.mq().await.map_err(setup)?,
+            ecs: aws.ecs().await.map_err(setup)?,
+        };
+        Ok((clients, aws.region().to_owned()))
+    }
+
+    async fn converge(
+        &self,
+        op: &Op<DeploymentPrivate>,
+        config: DeploymentModel,
+        prior: Option<&DeploymentModel>,
+    ) -> Result<DeploymentModel, Diagnostics> {
+        let (clients, region) = self.clients().await?;
+        Converge::new(op, clients, region, &config, prior)
+            .run()
+            .await
+    }
+}
+
+/// What a refresh found wrong with the parts in state.
+fn drift(problems: &[String]) -> String {
+    format!("drifted: {}", problems.join("; "))
+}
+
+#[async_trait]
+impl TypedResource for Deployment {
+    type Model<P: Phase> = DeploymentModel<P>;
+    type Private = DeploymentPrivate;
+
+    fn type_name(&self) -> &'static str {
+        "ep_deployment"
+    }
+
+    fn schema(&self) -> Schema {
+        schema::schema()
+    }
+
+    fn timeouts(&self) -> TimeoutDefaults {
+        // RDS 40m and MQ 30m run side by side, then ECS 20m.
+        TimeoutDefaults::none()
+            .with(Operation::Create, Duration::from_secs(90 * 60))
+            .with(Operation::Update, Duration::from_secs(90 * 60))
+            .with(Operation::Delete, Duration::from_secs(60 * 60))
+    }
+
+    async fn validate(&self, config: &DeploymentModel<Planning>) -> Diagnostics {
+        validate::validate(config)
+    }
+
+    async fn plan(&self, plan: &mut Plan<Self>) -> Result<(), Diagnostics> {
+        let Some(prior) = &plan.prior else {
+            return Ok(());
+        };
+        // An interrupted apply or drift found by the refresh: plan the
+        // repair, which the apply's convergence carries out.
+        let status = prior.status.as_deref().unwrap_or("unknown");
+        if status != "ready" {
+            let p = &mut plan.planned;
+            p.status = Known::Unknown;
+            p.services = Known::Unknown;
+            p.task_definitions = Known::Unknown;
+            p.databases = Known::Unknown;
+            p.brokers = Known::Unknown;
+            p.endpoints = Known::Unknown;
+            plan.diagnostics.push(Diagnostic::warning(
+                "The deployment needs repair",
+                format!(
+                    "ep_deployment {:?} is {status}; this apply restores it.",
+                    prior.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        op: &Op<DeploymentPrivate>,
+        config: DeploymentModel,
+        _planned: DeploymentModel<Planning>,
+    ) -> Result<DeploymentModel, Diagnostics> {
+        self.converge(op, config, None).await
+    }
+
+    async fn update(
+        &self,
+        op: &Op<DeploymentPrivate>,
+        prior: DeploymentModel,
+        config: DeploymentModel,
+        _planned: DeploymentModel<Planning>,
+    ) -> Result<DeploymentModel, Diagnostics> {
+        self.converge(op, config, Some(&prior)).await
+    }
+
+    async fn read(
+        &self,
+        op: &Op<DeploymentPrivate>,
+        mut state: DeploymentModel,
+    ) -> Result<Option<DeploymentModel>, Diagnostics> {
+        let (aws, _) = self.clients().await?;
+        let mut problems = Vec::new();
+        let mut parts = 0usize;
+        if let Some(arn) = state.cluster_arn.clone() {
+            if op.private().created_cluster && !ecs::cluster_active(&aws.ecs, &arn).await? {
+                problems.push("the ECS cluster is gone".to_owned());
+            }
+        }
+        if let Some(dbs) = state.databases.as_mut() {
+            for (stack, id) in dbs.clone() {
+                if let Observed::NotFound = rds::describe_instance(&aws.rds, &id).await? {
+                    problems.push(format!("the {stack} database {id} is gone"));
+                    dbs.remove(&stack);
+                }
+            }
+            parts += dbs.len();
+        }
+        if let Some(brokers) = state.brokers.as_mut() {
+            for (stack, id) in brokers.clone() {
+                if let Observed::NotFound = mq::describe_broker(&aws.mq, &id).await? {
+                    problems.push(format!("the {stack} broker {id} is gone"));
+                    brokers.remove(&stack);
+                }
+            }
+            parts += brokers.len();
+        }
+        let cluster = state.cluster_arn.clone().unwrap_or_default();
+        let desired: BTreeMap<String, u32> = state
+            .service
+            .iter()
+            .map(|s| {
+                (
+                    format!("{}/{}", s.stack, s.name),
+                    s.desired_count.unwrap_or(1),
+                )
+            })
+            .collect();
+        if let Some(services) = state.services.as_mut() {
+            for (key, _) in services.clone() {
+                let Some((stack, svc)) = key.split_once('/') else {
+                    continue;
+                };
+                match ecs::describe_service(&aws.ecs, &cluster, &service_name(stack, svc)).await? {
+                    Observed::NotFound => {
+                        problems.push(format!("the service {key} is gone"));
+                        services.remove(&key);
+                    }
+                    Observed::Status(_, d) => {
+                        let want = desired.get(&key).copied().unwrap_or(1);
+                        if u32::try_from(d.view.desired).ok() != Some(want) {
+                            problems.push(format!(
+                                "the service {key} runs {} tasks instead of {want}",
+                                d.view.desired
+                            ));
+                        }
+                    }
+                }
+            }
+            parts += services.len();
+        }
+        if parts == 0 && !problems.is_empty() {
+            // Nothing of it is left: the deployment is gone.
+            return Ok(None);
+        }
+        if !problems.is_empty() {
+            state.status = Some(drift(&problems));
+        }
+        Ok(Some(state))
+    }
+
+    async fn delete(
+        &self,
+        op: &Op<DeploymentPrivate>,
+        state: DeploymentModel,
+    ) -> Result<(), Diagnostics> {
+        let (aws, _) = self.clients().await?;
+        if let Some(cluster) = &state.cluster_arn {
+            let services = state.services.clone().unwrap_or_default();
+            try_join_all(
+                services
+                    .keys()
+                    .filter_map(|k| k.split_once('/'))
+                    .map(|(stack, svc)| {
+                        let aws = &aws;
+                        async move {
+                            ecs::delete_service(&aws.ecs, op, cluster, &service_name(stack, svc))
+                                .await
+                        }
+                    }),
+            )
+            .await?;
+        }
+        for arn in state.task_definitions.clone().unwrap_or_default().values() {
+            ecs::deregister(&aws.ecs, arn).await?;
+        }
+        let brokers = state.brokers.clone().unwrap_or_default();
+        let dbs = state.databases.clone().unwrap_or_default();
+        let final_snapshot = |stack: &str| {
+            let block = if stack == "author" {
+                state.author.as_ref()
+            } else {
+                state.live.as_ref()
+            };
+            block
+                .and_then(|b| b.database.as_ref())
+                .and_then(|d| d.final_snapshot_identifier.clone())
+        };
+        let retiring = op.private().retiring;
+        let broker_deletes = brokers.values().map(|id| {
+            let aws = &aws;
+            async move { mq::delete_broker(&aws.mq, op, id).await }
+        });
+        let db_deletes = dbs
+            .iter()
+            .map(|(stack, id)| (id.clone(), final_snapshot(stack)))
+            .chain(retiring.into_iter().map(|r| (r.instance, r.final_snapshot)))
+            .map(|(id, snap)| {
+                let aws = &aws;
+                async move { apply::delete_database(&aws.rds, op, &id, snap.as_deref()).await }
+            });
+        let (b, d) = tokio::join!(try_join_all(broker_deletes), try_join_all(db_deletes));
+        b?;
+        d?;
+        if op.private().created_cluster {
+            if let Some(cluster) = &state.cluster_arn {
+                ecs::delete_cluster(&aws.ecs, cluster).await?;
+            }
+        }
+        Ok(())
+    }
+}
