@@ -16,6 +16,7 @@
 pub mod consul;
 pub mod env;
 pub mod mariadb;
+pub mod moto;
 mod scenario;
 mod workdir;
 

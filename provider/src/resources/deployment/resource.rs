@@ -53,6 +53,11 @@ impl Deployment {
         config: DeploymentModel,
         prior: Option<&DeploymentModel>,
     ) -> Result<DeploymentModel, Diagnostics> {
+        // Values plan could not judge (unknown then) are judged now, before any call.
+        let invalid = validate::validate_applying(&config);
+        if invalid.has_errors() {
+            return Err(invalid);
+        }
         let (clients, region) = self.clients().await?;
         Converge::new(op, clients, region, &config, prior)
             .run()

@@ -7,7 +7,7 @@ use super::broker::{check_password, check_username, EngineVersion};
 use super::catalogue::{self, WIRED_VARIABLES};
 use super::fargate::check_task_size;
 use super::model::{BrokerBlock, DatabaseBlock, DeploymentModel, ServiceBlock, StackBlock};
-use crate::framework::{AttrPath, Diagnostic, Diagnostics, Known, Planning};
+use crate::framework::{AttrPath, Diagnostic, Diagnostics, Planning};
 
 /// The one kind available so far.
 pub const AUTHOR_AND_LIVE: &str = "author_and_live";
@@ -36,10 +36,46 @@ pub fn check_name(name: &str) -> Option<&'static str> {
     }
 }
 
-/// Every check of a configuration as far as it is known.
+/// The parts of a configuration the checks look at; `None` where a value
+/// is not known yet (a block with any unknown value in it is unknown whole).
+struct Parts<'a> {
+    name: Option<&'a String>,
+    kind: Option<&'a String>,
+    subnet_ids: Option<&'a Vec<String>>,
+    author: Option<&'a Option<StackBlock>>,
+    live: Option<&'a Option<StackBlock>>,
+    service: Option<&'a Vec<ServiceBlock>>,
+}
+
+/// Every check of a configuration as far as it is known at validate and plan time.
 pub fn validate(c: &DeploymentModel<Planning>) -> Diagnostics {
+    check(&Parts {
+        name: c.name.get(),
+        kind: c.kind.get(),
+        subnet_ids: c.subnet_ids.get(),
+        author: c.author.get(),
+        live: c.live.get(),
+        service: c.service.get(),
+    })
+}
+
+/// The same checks on the configuration an apply was given, every value
+/// known: what plan could not judge (a block with a value from another
+/// resource) is refused here, before any AWS call.
+pub fn validate_applying(c: &DeploymentModel) -> Diagnostics {
+    check(&Parts {
+        name: Some(&c.name),
+        kind: Some(&c.kind),
+        subnet_ids: Some(&c.subnet_ids),
+        author: Some(&c.author),
+        live: Some(&c.live),
+        service: Some(&c.service),
+    })
+}
+
+fn check(c: &Parts<'_>) -> Diagnostics {
     let mut d = Diagnostics::new();
-    if let Known::Known(name) = &c.name {
+    if let Some(name) = c.name {
         if let Some(why) = check_name(name) {
             err(
                 &mut d,
@@ -49,7 +85,7 @@ pub fn validate(c: &DeploymentModel<Planning>) -> Diagnostics {
             );
         }
     }
-    if let Known::Known(kind) = &c.kind {
+    if let Some(kind) = c.kind {
         match kind.as_str() {
             AUTHOR_AND_LIVE => {}
             "single_instance" => err(
@@ -66,7 +102,7 @@ pub fn validate(c: &DeploymentModel<Planning>) -> Diagnostics {
             ),
         }
     }
-    if let Known::Known(subnets) = &c.subnet_ids {
+    if let Some(subnets) = c.subnet_ids {
         if subnets.is_empty() {
             err(
                 &mut d,
@@ -76,19 +112,19 @@ pub fn validate(c: &DeploymentModel<Planning>) -> Diagnostics {
             );
         }
     }
-    for (stack, block) in [("author", &c.author), ("live", &c.live)] {
+    for (stack, block) in [("author", c.author), ("live", c.live)] {
         match block {
-            Known::Known(Some(b)) => check_stack(&mut d, stack, b),
-            Known::Known(None) => err(
+            Some(Some(b)) => check_stack(&mut d, stack, b),
+            Some(None) => err(
                 &mut d,
                 AttrPath::root(stack),
                 "Missing stack",
                 format!("An Author and Live deployment needs an `{stack}` block with its database and broker."),
             ),
-            Known::Unknown => {}
+            None => {}
         }
     }
-    if let Known::Known(services) = &c.service {
+    if let Some(services) = c.service {
         check_services(&mut d, services);
     }
     d

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::framework::Known;
 use crate::resources::deployment::model::BrokerUser;
 
 fn database() -> DatabaseBlock {

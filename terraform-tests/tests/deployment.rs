@@ -1,0 +1,337 @@
+//! `ep_deployment` with real Terraform against a private moto (ECS, RDS,
+//! Amazon MQ, EC2 for the network), started with
+//! `MOTO_ECS_SERVICE_RUNNING=1` so its services report their one task
+//! running. What the provider left behind is read back with boto3.
+//!
+//! moto cannot show: a rollout in progress or rolled back (its deployments
+//! never change after creation; `steady.rs` tests those sequences), a
+//! broker rebooting, or a database that takes time to restore.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use ep_terraform_tests::moto::PrivateMoto;
+use ep_terraform_tests::{Scenario, Workdir};
+use serde_json::Value;
+
+const WAIT_SCALE: (&str, &str) = ("EP_WAIT_SCALE", "0.01");
+
+const HEADER: &str = r#"terraform {
+  required_providers {
+    ep = { source = "ep-platform/ep" }
+  }
+}
+"#;
+
+/// A moto with a VPC, a subnet, a security group and two snapshots per stack.
+struct Aws {
+    moto: PrivateMoto,
+    subnet: String,
+    security_group: String,
+}
+
+impl Aws {
+    fn start() -> Aws {
+        let moto = PrivateMoto::start(&[("MOTO_ECS_SERVICE_RUNNING", "1")]).expect("moto");
+        let net = moto
+            .boto3(
+                "vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']\n\
+                 sn = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24')['Subnet']['SubnetId']\n\
+                 sg = ec2.create_security_group(GroupName='ep', Description='ep', VpcId=vpc)['GroupId']\n\
+                 for s in ('author', 'live'):\n\
+                 \x20   rds.create_db_instance(DBInstanceIdentifier='src-' + s, Engine='mysql', DBInstanceClass='db.t3.medium', MasterUsername='root', MasterUserPassword='password-1', AllocatedStorage=20)\n\
+                 \x20   for n in (1, 2):\n\
+                 \x20       rds.create_db_snapshot(DBInstanceIdentifier='src-' + s, DBSnapshotIdentifier=f'{s}-{n}')\n\
+                 print(json.dumps([sn, sg]))\n",
+            )
+            .expect("set up moto");
+        Aws {
+            subnet: net[0].as_str().unwrap_or_default().to_owned(),
+            security_group: net[1].as_str().unwrap_or_default().to_owned(),
+            moto,
+        }
+    }
+
+    fn query(&self, script: &str) -> Value {
+        self.moto.boto3(script).expect("boto3")
+    }
+
+    /// Every DB instance, broker, cluster and service left in moto, apart
+    /// from the snapshots' source instances.
+    fn leftovers(&self) -> Value {
+        self.query(
+            "dbs = [d['DBInstanceIdentifier'] for d in rds.describe_db_instances()['DBInstances'] if not d['DBInstanceIdentifier'].startswith('src-')]\n\
+             brokers = [b['BrokerName'] for b in mq.list_brokers()['BrokerSummaries']]\n\
+             clusters = [c['clusterName'] for c in ecs.describe_clusters(clusters=ecs.list_clusters()['clusterArns'])['clusters'] if c['status'] == 'ACTIVE']\n\
+             services = [s['serviceArn'] for c in ecs.list_clusters()['clusterArns'] for arns in [ecs.list_services(cluster=c)['serviceArns']] if arns for s in ecs.describe_services(cluster=c, services=arns)['services'] if s['status'] != 'INACTIVE']\n\
+             print(json.dumps(dbs + brokers + clusters + services))\n",
+        )
+    }
+
+    /// The environment of a registered task definition's only container.
+    fn task_env(&self, arn: &str) -> Value {
+        self.query(&format!(
+            "c = ecs.describe_task_definition(taskDefinition='{arn}')['taskDefinition']['containerDefinitions'][0]\n\
+             print(json.dumps({{'env': {{e['name']: e['value'] for e in c['environment']}}, 'secrets': {{s['name']: s['valueFrom'] for s in c.get('secrets', [])}}, 'image': c['image']}}))\n"
+        ))
+    }
+}
+
+/// The configuration; images and the author snapshot go through
+/// `terraform_data`, so they are unknown at plan on create and on update.
+fn config(aws: &Aws, name: &str, cortex_image: &str, author_snapshot: &str) -> String {
+    format!(
+        r#"{HEADER}
+{provider}
+resource "terraform_data" "inputs" {{
+  input = {{
+    cortex          = "{cortex_image}"
+    author_snapshot = "{author_snapshot}"
+  }}
+}}
+
+resource "ep_deployment" "demo" {{
+  name               = "{name}"
+  kind               = "author_and_live"
+  subnet_ids         = ["{subnet}"]
+  security_group_ids = ["{sg}"]
+  tags               = {{ team = "platform" }}
+
+  author {{
+    database {{
+      snapshot_identifier = terraform_data.inputs.output.author_snapshot
+      password_secret_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/{name}/author/db"
+    }}
+    broker {{
+      user {{
+        username = "ep"
+        password = "broker-password-1"
+      }}
+    }}
+  }}
+  live {{
+    commerce_environment = "prod-live"
+    database {{
+      snapshot_identifier = "live-1"
+      password_secret_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/{name}/live/db"
+    }}
+    broker {{
+      user {{
+        username = "ep"
+        password = "broker-password-2"
+      }}
+    }}
+  }}
+
+  service {{
+    name  = "cm"
+    stack = "author"
+    image = "registry.example/ep/cm@sha256:{cm}"
+  }}
+  service {{
+    name  = "cortex"
+    stack = "live"
+    image = terraform_data.inputs.output.cortex
+  }}
+  service {{
+    name   = "search"
+    stack  = "live"
+    image  = "registry.example/ep/search@sha256:{search}"
+    memory = 4096
+  }}
+}}
+
+output "endpoints" {{
+  value = ep_deployment.demo.endpoints
+}}
+"#,
+        provider = aws.moto.provider_block(),
+        subnet = aws.subnet,
+        sg = aws.security_group,
+        cm = "c".repeat(64),
+        search = "5".repeat(64),
+    )
+}
+
+fn image(tag: char) -> String {
+    format!(
+        "registry.example/ep/cortex@sha256:{}",
+        tag.to_string().repeat(64)
+    )
+}
+
+fn map(v: &Value, attr: &str) -> serde_json::Map<String, Value> {
+    v[attr].as_object().cloned().unwrap_or_default()
+}
+
+/// The checks every applied step shares: all parts recorded, wired and running.
+fn check_wiring(aws: &Aws, wd: &Workdir, cortex_image: &str) -> Value {
+    let v = wd.resource_values("ep_deployment.demo");
+    assert_eq!(v["status"], "ready", "{v:#}");
+    let endpoints = map(&v, "endpoints");
+    for stack in ["author", "live"] {
+        let e = &endpoints[stack];
+        let url = e["database_url"].as_str().unwrap_or_default();
+        assert!(
+            url.starts_with("jdbc:mysql://")
+                && url.ends_with("/commercedb?characterEncoding=UTF-8"),
+            "{e:#}"
+        );
+        assert!(
+            e["jms_url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("ssl://")),
+            "{e:#}"
+        );
+    }
+    let tds = map(&v, "task_definitions");
+    assert_eq!(
+        tds.keys().collect::<Vec<_>>(),
+        ["author/cm", "live/cortex", "live/search"]
+    );
+    let cortex = aws.task_env(tds["live/cortex"].as_str().unwrap_or_default());
+    assert_eq!(cortex["image"], cortex_image);
+    assert_eq!(
+        cortex["env"]["EP_DB_URL"],
+        endpoints["live"]["database_url"]
+    );
+    assert_eq!(cortex["env"]["EP_JMS_URL"], endpoints["live"]["jms_url"]);
+    assert_eq!(cortex["env"]["EP_COMMERCE_ENVNAME"], "prod-live");
+    assert_eq!(cortex["env"]["EP_CONTAINER_MEM"], "5120");
+    assert!(
+        cortex["env"].get("EP_DB_PASS").is_none(),
+        "the password is never a plain variable"
+    );
+    assert!(cortex["secrets"]["EP_DB_PASS"]
+        .as_str()
+        .is_some_and(|a| a.ends_with("/live/db")));
+    let cm = aws.task_env(tds["author/cm"].as_str().unwrap_or_default());
+    assert_eq!(cm["env"]["EP_DB_URL"], endpoints["author"]["database_url"]);
+    assert_eq!(cm["env"]["EP_COMMERCE_ENVNAME"], "author");
+    let running = aws.query(&format!(
+        "c = '{}'\n\
+         s = ecs.describe_services(cluster=c, services=['author-cm', 'live-cortex', 'live-search'])['services']\n\
+         print(json.dumps({{x['serviceName']: x['taskDefinition'] for x in s if x['status'] == 'ACTIVE'}}))\n",
+        v["cluster_arn"].as_str().unwrap_or_default()
+    ));
+    for (key, name) in [
+        ("author/cm", "author-cm"),
+        ("live/cortex", "live-cortex"),
+        ("live/search", "live-search"),
+    ] {
+        assert_eq!(
+            running[name], tds[key],
+            "{name} runs its registered revision"
+        );
+    }
+    v
+}
+
+#[test]
+fn author_and_live_create_roll_one_image_move_a_database_repair_and_destroy() {
+    let aws = Rc::new(Aws::start());
+    let name = format!("d{:x}", std::process::id() % 0xffff);
+    let before: Rc<RefCell<Value>> = Rc::default();
+    let (a1, a2, a3, a4) = (aws.clone(), aws.clone(), aws.clone(), aws.clone());
+    let (b1, b2, b3) = (before.clone(), before.clone(), before.clone());
+    Scenario::new()
+        .env(WAIT_SCALE.0, WAIT_SCALE.1)
+        .step(config(&aws, &name, &image('a'), "author-1"), move |wd| {
+            let v = check_wiring(&a1, wd, &image('a'));
+            // A service deleted behind Terraform's back is found and recreated.
+            a1.query(&format!(
+                "ecs.delete_service(cluster='{}', service='live-search', force=True)\nprint('1')\n",
+                v["cluster_arn"].as_str().unwrap_or_default()
+            ));
+            let plan = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+            assert_eq!(plan.code, 2, "drift plans a repair:\n{}", plan.all());
+            assert!(plan.all().contains("the service live/search is gone"), "{}", plan.all());
+            wd.apply();
+            wd.assert_plan_empty(true);
+            *b1.borrow_mut() = check_wiring(&a1, wd, &image('a'));
+        })
+        // A new cortex image: only cortex gets a new revision.
+        .step(config(&aws, &name, &image('b'), "author-1"), move |wd| {
+            let v = check_wiring(&a2, wd, &image('b'));
+            let (old, new) = (map(&b2.borrow(), "task_definitions"), map(&v, "task_definitions"));
+            assert_ne!(old["live/cortex"], new["live/cortex"]);
+            assert_eq!(old["author/cm"], new["author/cm"]);
+            assert_eq!(old["live/search"], new["live/search"]);
+            assert_eq!(map(&b2.borrow(), "databases"), map(&v, "databases"));
+            *b2.borrow_mut() = v;
+        })
+        // A new author snapshot: a new author database, cm moved to it, the old one deleted.
+        .step(config(&aws, &name, &image('b'), "author-2"), move |wd| {
+            let v = check_wiring(&a3, wd, &image('b'));
+            let (old, new) = (map(&b3.borrow(), "databases"), map(&v, "databases"));
+            assert_ne!(old["author"], new["author"]);
+            assert_eq!(old["live"], new["live"]);
+            let (old_td, new_td) = (map(&b3.borrow(), "task_definitions"), map(&v, "task_definitions"));
+            assert_ne!(old_td["author/cm"], new_td["author/cm"], "cm follows its database");
+            assert_eq!(old_td["live/cortex"], new_td["live/cortex"]);
+            let instances = a3.query(
+                "print(json.dumps([d['DBInstanceIdentifier'] for d in rds.describe_db_instances()['DBInstances']]))\n",
+            );
+            let gone = old["author"].clone();
+            assert!(!instances.as_array().is_some_and(|a| a.contains(&gone)), "old database deleted: {instances}");
+        })
+        .destroyed(move || {
+            assert_eq!(a4.leftovers(), Value::Array(vec![]), "nothing left in moto after destroy");
+        })
+        .run();
+}
+
+#[test]
+fn bad_input_is_reported_on_the_attribute_at_validate() {
+    let aws = Aws::start();
+    // Every value literal, so validate sees them all.
+    let cfg = config(&aws, "Bad_Name", &image('a'), "author-1")
+        .replace(
+            "terraform_data.inputs.output.author_snapshot",
+            "\"author-1\"",
+        )
+        .replace(
+            "terraform_data.inputs.output.cortex",
+            &format!("\"{}\"", image('a')),
+        )
+        .replace(
+            "password = \"broker-password-1\"",
+            "password = \"short,pw\"",
+        )
+        .replace("memory = 4096", "memory = 1000")
+        .replace("name  = \"cm\"", "name  = \"storefront\"");
+    let wd = Workdir::new(&[("main.tf", &cfg)]);
+    wd.init();
+    let out = wd.run(&["validate", "-no-color"]);
+    assert_ne!(out.code, 0);
+    let text = out.all();
+    for expected in [
+        "Invalid deployment name",
+        "Invalid broker password",
+        "Task size Fargate does not run",
+        "Unknown service",
+    ] {
+        assert!(text.contains(expected), "{expected}:\n{text}");
+    }
+}
+
+#[test]
+fn bad_input_hidden_behind_an_unknown_value_stops_the_apply_before_any_call() {
+    let aws = Aws::start();
+    // The service list holds a value from terraform_data, so plan cannot
+    // judge it; the apply must, before creating anything.
+    let cfg =
+        config(&aws, "late", &image('a'), "author-1").replace("memory = 4096", "memory = 1000");
+    let mut wd = Workdir::new(&[("main.tf", &cfg)]);
+    wd.set_env(WAIT_SCALE.0, WAIT_SCALE.1);
+    wd.init();
+    wd.ok(&["validate", "-no-color"]);
+    let out = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.all().contains("Task size Fargate does not run"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(aws.leftovers(), Value::Array(vec![]), "nothing was created");
+}
