@@ -228,12 +228,13 @@ fn check_wiring(aws: &Aws, wd: &Workdir, cortex_image: &str) -> Value {
 }
 
 #[test]
-fn author_and_live_create_roll_one_image_move_a_database_repair_and_destroy() {
+fn author_and_live_create_roll_one_image_move_a_database_repair_import_and_destroy() {
     let aws = Rc::new(Aws::start());
     let name = format!("d{:x}", std::process::id() % 0xffff);
     let before: Rc<RefCell<Value>> = Rc::default();
     let (a1, a2, a3, a4) = (aws.clone(), aws.clone(), aws.clone(), aws.clone());
     let (b1, b2, b3) = (before.clone(), before.clone(), before.clone());
+    let import_name = name.clone();
     Scenario::new()
         .env(WAIT_SCALE.0, WAIT_SCALE.1)
         .step(config(&aws, &name, &image('a'), "author-1"), move |wd| {
@@ -258,6 +259,13 @@ fn author_and_live_create_roll_one_image_move_a_database_repair_and_destroy() {
             assert_eq!(old["author/cm"], new["author/cm"]);
             assert_eq!(old["live/search"], new["live/search"]);
             assert_eq!(map(&b2.borrow(), "databases"), map(&v, "databases"));
+            // A known change: the plan says which service rolls and why.
+            let main = std::fs::read_to_string(wd.file("main.tf")).unwrap_or_default();
+            wd.write("main.tf", &main.replace("memory = 4096", "memory = 5120"));
+            let plan = wd.ok(&["plan", "-input=false", "-no-color"]).all();
+            assert!(plan.contains("live/search: rolls (size)"), "{plan}");
+            assert!(!plan.contains("live/cortex: rolls"), "{plan}");
+            wd.write("main.tf", &main);
             *b2.borrow_mut() = v;
         })
         // A new author snapshot: a new author database, cm moved to it, the old one deleted.
@@ -275,6 +283,9 @@ fn author_and_live_create_roll_one_image_move_a_database_repair_and_destroy() {
             let gone = old["author"].clone();
             assert!(!instances.as_array().is_some_and(|a| a.contains(&gone)), "old database deleted: {instances}");
         })
+        // Every part found again by name and tags; the inputs come from configuration.
+        .import("ep_deployment.demo", move |_| import_name.clone())
+        .ignore_on_import(&["subnet_ids", "security_group_ids", "tags", "author", "live", "service"])
         .destroyed(move || {
             assert_eq!(a4.leftovers(), Value::Array(vec![]), "nothing left in moto after destroy");
         })

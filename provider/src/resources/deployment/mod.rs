@@ -9,9 +9,11 @@
 mod apply;
 mod broker;
 mod catalogue;
+mod changes;
 mod database;
 mod ecs;
 mod fargate;
+mod import;
 mod model;
 mod mq;
 mod resource;

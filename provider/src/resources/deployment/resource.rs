@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 
 use super::apply::{self, service_name, Clients, Converge};
+use super::changes;
 use super::ecs;
+use super::import;
 use super::model::{DeploymentModel, DeploymentPrivate};
 use super::mq;
 use super::schema;
@@ -65,6 +67,19 @@ impl Deployment {
     }
 }
 
+/// The configuration, when every part the change summary reads is known.
+fn known_config(c: &DeploymentModel<Planning>) -> Option<DeploymentModel> {
+    Some(DeploymentModel {
+        author: c.author.get()?.clone(),
+        live: c.live.get()?.clone(),
+        service: c.service.get()?.clone(),
+        execution_role_arn: c.execution_role_arn.get()?.clone(),
+        task_role_arn: c.task_role_arn.get()?.clone(),
+        log_group: c.log_group.get()?.clone(),
+        ..DeploymentModel::default()
+    })
+}
+
 /// What a refresh found wrong with the parts in state.
 fn drift(problems: &[String]) -> String {
     format!("drifted: {}", problems.join("; "))
@@ -99,6 +114,17 @@ impl TypedResource for Deployment {
         let Some(prior) = &plan.prior else {
             return Ok(());
         };
+        // The plan says what the update does in Elastic Path terms, as far
+        // as the configuration is known.
+        if let Some(config) = known_config(&plan.config) {
+            let lines = changes::describe(prior, &config);
+            if !lines.is_empty() {
+                plan.diagnostics.push(Diagnostic::warning(
+                    "Deployment changes",
+                    format!("ep_deployment {:?}:\n- {}", prior.name, lines.join("\n- ")),
+                ));
+            }
+        }
         // An interrupted apply or drift found by the refresh: plan the
         // repair, which the apply's convergence carries out.
         let status = prior.status.as_deref().unwrap_or("unknown");
@@ -274,5 +300,17 @@ impl TypedResource for Deployment {
             }
         }
         Ok(())
+    }
+
+    async fn import(
+        &self,
+        op: &Op<DeploymentPrivate>,
+        id: &str,
+    ) -> Result<DeploymentModel, Diagnostics> {
+        let (aws, _) = self.clients().await?;
+        let model = import::find(&aws, id).await?;
+        // Found by the name this provider gives the clusters it creates.
+        op.update_private(|p| p.created_cluster = true);
+        Ok(model)
     }
 }

@@ -1,0 +1,178 @@
+//! What an update changes, in Elastic Path terms, for the plan: which
+//! databases are replaced, which brokers change, which services roll and why.
+
+use super::model::{DeploymentModel, ServiceBlock, StackBlock};
+
+fn stack<'m>(m: &'m DeploymentModel, name: &str) -> Option<&'m StackBlock> {
+    if name == "author" {
+        m.author.as_ref()
+    } else {
+        m.live.as_ref()
+    }
+}
+
+/// Why a service's own settings differ, by setting name.
+fn service_changes(old: &ServiceBlock, new: &ServiceBlock) -> Vec<&'static str> {
+    let mut why = Vec::new();
+    if old.image != new.image {
+        why.push("image");
+    }
+    if (old.cpu, old.memory) != (new.cpu, new.memory) {
+        why.push("size");
+    }
+    if old.environment != new.environment || old.secrets != new.secrets {
+        why.push("environment");
+    }
+    if old.health_check_path != new.health_check_path {
+        why.push("health check");
+    }
+    if old.desired_count != new.desired_count {
+        why.push("task count");
+    }
+    why
+}
+
+/// Lines describing the update from `prior` to `config`; empty when the
+/// configuration did not change.
+pub fn describe(prior: &DeploymentModel, config: &DeploymentModel) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut moved_stacks = Vec::new();
+    for name in ["author", "live"] {
+        let (old, new) = (stack(prior, name), stack(config, name));
+        let (old_db, new_db) = (
+            old.and_then(|s| s.database.as_ref()),
+            new.and_then(|s| s.database.as_ref()),
+        );
+        if let (Some(o), Some(n)) = (old_db, new_db) {
+            if o.snapshot_identifier != n.snapshot_identifier {
+                lines.push(format!(
+                    "{name} database: restored from {} beside the old one, which is deleted once the services moved",
+                    n.snapshot_identifier
+                ));
+                moved_stacks.push(name);
+            } else if o != n {
+                lines.push(format!("{name} database: modified in place"));
+            }
+        }
+        if old.and_then(|s| s.broker.as_ref()) != new.and_then(|s| s.broker.as_ref()) {
+            lines.push(format!("{name} broker: settings changed"));
+        }
+        if old.map(|s| &s.commerce_environment) != new.map(|s| &s.commerce_environment) {
+            moved_stacks.push(name);
+        }
+    }
+    let shared = prior.execution_role_arn != config.execution_role_arn
+        || prior.task_role_arn != config.task_role_arn
+        || prior.log_group != config.log_group;
+    for svc in &config.service {
+        let key = format!("{}/{}", svc.stack, svc.name);
+        let old = prior
+            .service
+            .iter()
+            .find(|o| o.stack == svc.stack && o.name == svc.name);
+        let mut why: Vec<&str> = match old {
+            None => {
+                lines.push(format!("{key}: new service"));
+                continue;
+            }
+            Some(o) => service_changes(o, svc),
+        };
+        if moved_stacks.contains(&svc.stack.as_str()) {
+            why.push("stack wiring");
+        }
+        if shared {
+            why.push("roles or logging");
+        }
+        if !why.is_empty() {
+            lines.push(format!("{key}: rolls ({})", why.join(", ")));
+        }
+    }
+    for old in &prior.service {
+        if !config
+            .service
+            .iter()
+            .any(|n| n.stack == old.stack && n.name == old.name)
+        {
+            lines.push(format!("{}/{}: removed", old.stack, old.name));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::deployment::model::DatabaseBlock;
+
+    fn service(name: &str, stack: &str, image: &str) -> ServiceBlock {
+        ServiceBlock {
+            name: name.to_owned(),
+            stack: stack.to_owned(),
+            image: image.to_owned(),
+            cpu: None,
+            memory: None,
+            desired_count: None,
+            environment: None,
+            secrets: None,
+            health_check_path: None,
+        }
+    }
+
+    fn stack_with(snapshot: &str) -> StackBlock {
+        StackBlock {
+            commerce_environment: None,
+            target_group_arn: None,
+            database: Some(DatabaseBlock {
+                snapshot_identifier: snapshot.to_owned(),
+                instance_class: None,
+                multi_az: None,
+                deletion_protection: None,
+                final_snapshot_identifier: None,
+                db_subnet_group_name: None,
+                schema_name: None,
+                username: None,
+                password_secret_arn: "arn:aws:ssm:x".to_owned(),
+            }),
+            broker: None,
+        }
+    }
+
+    fn model() -> DeploymentModel {
+        DeploymentModel {
+            author: Some(stack_with("author-1")),
+            live: Some(stack_with("live-1")),
+            service: vec![
+                service("cm", "author", "cm:1"),
+                service("cortex", "live", "cortex:1"),
+            ],
+            ..DeploymentModel::default()
+        }
+    }
+
+    #[test]
+    fn nothing_changed_says_nothing() {
+        assert!(describe(&model(), &model()).is_empty());
+    }
+
+    #[test]
+    fn an_image_rolls_its_service_only() {
+        let mut new = model();
+        new.service[1].image = "cortex:2".to_owned();
+        assert_eq!(describe(&model(), &new), vec!["live/cortex: rolls (image)"]);
+    }
+
+    #[test]
+    fn a_new_snapshot_moves_the_stack_and_its_services() {
+        let mut new = model();
+        new.author = Some(stack_with("author-2"));
+        new.service.push(service("search", "live", "search:1"));
+        assert_eq!(
+            describe(&model(), &new),
+            vec![
+                "author database: restored from author-2 beside the old one, which is deleted once the services moved",
+                "author/cm: rolls (stack wiring)",
+                "live/search: new service",
+            ]
+        );
+    }
+}
