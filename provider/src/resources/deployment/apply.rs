@@ -208,11 +208,9 @@ impl<'a> Converge<'a> {
             .and_then(|m| m.get(stack))
             .filter(|old| **old != id)
             .cloned();
-        let exists = matches!(
-            rds::describe_instance(&self.aws.rds, &id).await?,
-            Observed::Status(..)
-        );
-        if !exists {
+        let observed = rds::describe_instance(&self.aws.rds, &id).await?;
+        let mut changed = true;
+        if matches!(observed, Observed::NotFound) {
             tracing::info!(stack, instance = %id, snapshot = %db.snapshot_identifier, "restoring the stack's database");
             database::restore(
                 &self.aws.rds,
@@ -232,7 +230,11 @@ impl<'a> Converge<'a> {
                 && prior_db.deletion_protection == db.deletion_protection;
             if !same && previous.is_none() {
                 database::modify(&self.aws.rds, &id, db).await?;
+            } else {
+                changed = false;
             }
+        } else {
+            changed = false;
         }
         if let Some(old) = &previous {
             // The old database stays until the services have moved to the new one.
@@ -256,9 +258,20 @@ impl<'a> Converge<'a> {
                 .get_or_insert_with(BTreeMap::new)
                 .insert(stack.to_owned(), id.clone());
         })?;
-        let inst = rds::instance_available(&id)
-            .wait(self.op, || rds::describe_instance(&self.aws.rds, &id))
-            .await?;
+        // An untouched, available database needs no wait (the waiter's first
+        // poll comes after a minute, as terraform-provider-aws's does).
+        let inst = match observed {
+            Observed::Status(status, inst)
+                if !changed && rds::INSTANCE_TARGET.contains(&status.as_str()) =>
+            {
+                Some(inst)
+            }
+            _ => {
+                rds::instance_available(&id)
+                    .wait(self.op, || rds::describe_instance(&self.aws.rds, &id))
+                    .await?
+            }
+        };
         match inst.and_then(|i| i.address.zip(i.port)) {
             Some(ep) => Ok(ep),
             None => Err(Diagnostic::error(
@@ -279,15 +292,16 @@ impl<'a> Converge<'a> {
             .and_then(|p| p.brokers.as_ref())
             .and_then(|m| m.get(stack))
             .cloned();
-        let id = match known {
-            Some(id)
-                if matches!(
-                    mq::describe_broker(&self.aws.mq, &id).await?,
-                    Observed::Status(..)
-                ) =>
-            {
-                id
+        let existing = match &known {
+            Some(id) => mq::describe_broker(&self.aws.mq, id).await?,
+            None => Observed::NotFound,
+        };
+        let id = match (known, existing) {
+            (_, Observed::Status(state, broker)) if state == "RUNNING" => {
+                // Running already: nothing to wait for.
+                return Ok(broker);
             }
+            (Some(id), Observed::Status(..)) => id,
             _ => {
                 let name = broker_name(&self.config.name, stack);
                 tracing::info!(stack, broker = %name, "creating the stack's broker");
