@@ -232,7 +232,13 @@ fn author_and_live_create_roll_one_image_move_a_database_repair_import_and_destr
     let aws = Rc::new(Aws::start());
     let name = format!("d{:x}", std::process::id() % 0xffff);
     let before: Rc<RefCell<Value>> = Rc::default();
-    let (a1, a2, a3, a4) = (aws.clone(), aws.clone(), aws.clone(), aws.clone());
+    let (a1, a2, a3, a4, a5) = (
+        aws.clone(),
+        aws.clone(),
+        aws.clone(),
+        aws.clone(),
+        aws.clone(),
+    );
     let (b1, b2, b3) = (before.clone(), before.clone(), before.clone());
     let import_name = name.clone();
     Scenario::new()
@@ -283,6 +289,21 @@ fn author_and_live_create_roll_one_image_move_a_database_repair_import_and_destr
             let gone = old["author"].clone();
             assert!(!instances.as_array().is_some_and(|a| a.contains(&gone)), "old database deleted: {instances}");
         })
+        // Broker users change: created, updated, rebooted; the plan said so.
+        .step(
+            config(&aws, &name, &image('b'), "author-2").replace(
+                "password = \"broker-password-1\"\n      }",
+                "password = \"broker-password-3\"\n      }\n      user {\n        username = \"ops\"\n        password = \"broker-password-4\"\n      }",
+            ),
+            move |wd| {
+                let v = wd.resource_values("ep_deployment.demo");
+                let users = a5.query(&format!(
+                    "print(json.dumps(sorted(u['Username'] for u in mq.list_users(BrokerId='{}')['Users'])))\n",
+                    v["brokers"]["author"].as_str().unwrap_or_default()
+                ));
+                assert_eq!(users, serde_json::json!(["ep", "ops"]));
+            },
+        )
         // Every part found again by name and tags; the inputs come from configuration.
         .import("ep_deployment.demo", move |_| import_name.clone())
         .ignore_on_import(&["subnet_ids", "security_group_ids", "tags", "author", "live", "service"])

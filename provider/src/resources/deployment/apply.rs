@@ -296,6 +296,16 @@ impl<'a> Converge<'a> {
             Some(id) => mq::describe_broker(&self.aws.mq, id).await?,
             None => Observed::NotFound,
         };
+        let prior_block = self
+            .prior
+            .and_then(|p| stack_of(p, stack))
+            .and_then(|s| s.broker.as_ref());
+        let change = prior_block
+            .map(|old| mq::BrokerChange::between(old, b))
+            .filter(|c| !c.is_empty());
+        if let (Some(id), Observed::Status(..), Some(change)) = (&known, &existing, &change) {
+            return mq::update_broker(&self.aws.mq, self.op, id, b, change).await;
+        }
         let id = match (known, existing) {
             (_, Observed::Status(state, broker)) if state == "RUNNING" => {
                 // Running already: nothing to wait for.

@@ -2,6 +2,7 @@
 //! databases are replaced, which brokers change, which services roll and why.
 
 use super::model::{DeploymentModel, ServiceBlock, StackBlock};
+use super::mq::BrokerChange;
 
 fn stack<'m>(m: &'m DeploymentModel, name: &str) -> Option<&'m StackBlock> {
     if name == "author" {
@@ -54,8 +55,14 @@ pub fn describe(prior: &DeploymentModel, config: &DeploymentModel) -> Vec<String
                 lines.push(format!("{name} database: modified in place"));
             }
         }
-        if old.and_then(|s| s.broker.as_ref()) != new.and_then(|s| s.broker.as_ref()) {
-            lines.push(format!("{name} broker: settings changed"));
+        if let (Some(o), Some(n)) = (
+            old.and_then(|s| s.broker.as_ref()),
+            new.and_then(|s| s.broker.as_ref()),
+        ) {
+            let change = BrokerChange::between(o, n);
+            if !change.is_empty() {
+                lines.push(format!("{name} broker: {}", change.describe()));
+            }
         }
         if old.map(|s| &s.commerce_environment) != new.map(|s| &s.commerce_environment) {
             moved_stacks.push(name);

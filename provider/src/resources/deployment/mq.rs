@@ -224,3 +224,207 @@ mod tests {
         assert_eq!(b.jms_url(), None);
     }
 }
+
+/// What changes between two configurations of one broker.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BrokerChange {
+    /// Engine version, instance type or minor-upgrade setting to apply.
+    pub settings: bool,
+    /// Users to create (by index in the new configuration).
+    pub create: Vec<usize>,
+    /// Users whose password or console access changed (index in the new configuration).
+    pub update: Vec<usize>,
+    /// Users to delete (names).
+    pub delete: Vec<String>,
+}
+
+impl BrokerChange {
+    /// The change from `old` to `new`.
+    pub fn between(old: &BrokerBlock, new: &BrokerBlock) -> Self {
+        let mut c = BrokerChange {
+            settings: old.engine_version != new.engine_version
+                || old.instance_type != new.instance_type,
+            ..BrokerChange::default()
+        };
+        for (i, u) in new.user.iter().enumerate() {
+            match old.user.iter().find(|o| o.username == u.username) {
+                None => c.create.push(i),
+                Some(o) if o != u => c.update.push(i),
+                Some(_) => {}
+            }
+        }
+        c.delete = old
+            .user
+            .iter()
+            .filter(|o| !new.user.iter().any(|u| u.username == o.username))
+            .map(|o| o.username.clone())
+            .collect();
+        c
+    }
+
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        *self == BrokerChange::default()
+    }
+
+    /// Words for the plan.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.settings {
+            parts.push("engine version or instance type".to_owned());
+        }
+        let users = self.create.len() + self.update.len() + self.delete.len();
+        if users > 0 {
+            parts.push(format!("{users} user(s)"));
+        }
+        format!(
+            "{} change; the broker reboots to apply it",
+            parts.join(" and ")
+        )
+    }
+}
+
+/// Applies `change` to broker `id` (whose new configuration is `new`) and
+/// reboots it: Amazon MQ applies users, engine version and instance type
+/// only on reboot. Returns once it runs again.
+pub async fn update_broker<P: PrivateType>(
+    mq: &Client,
+    op: &Op<P>,
+    id: &str,
+    new: &BrokerBlock,
+    change: &BrokerChange,
+) -> Result<Broker, Diagnostics> {
+    let subject = || format!("broker {id:?}");
+    if change.settings {
+        let version = new
+            .engine_version
+            .as_deref()
+            .unwrap_or(DEFAULT_ENGINE_VERSION);
+        let auto_minor =
+            EngineVersion::parse(version).is_some_and(EngineVersion::requires_auto_minor_upgrade);
+        mq.update_broker()
+            .broker_id(id)
+            .engine_version(version)
+            .host_instance_type(
+                new.instance_type
+                    .as_deref()
+                    .unwrap_or(DEFAULT_INSTANCE_TYPE),
+            )
+            .auto_minor_version_upgrade(auto_minor)
+            .send()
+            .await
+            .map_err(|e| ApiError::new("MQ UpdateBroker", subject(), &e))?;
+    }
+    for &i in &change.create {
+        let u = &new.user[i];
+        mq.create_user()
+            .broker_id(id)
+            .username(&u.username)
+            .password(&u.password)
+            .console_access(u.console_access.unwrap_or(false))
+            .send()
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    "MQ CreateUser",
+                    format!("user {:?} of {}", u.username, subject()),
+                    &e,
+                )
+            })?;
+    }
+    for &i in &change.update {
+        let u = &new.user[i];
+        mq.update_user()
+            .broker_id(id)
+            .username(&u.username)
+            .password(&u.password)
+            .console_access(u.console_access.unwrap_or(false))
+            .send()
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    "MQ UpdateUser",
+                    format!("user {:?} of {}", u.username, subject()),
+                    &e,
+                )
+            })?;
+    }
+    for name in &change.delete {
+        if let Err(e) = mq.delete_user().broker_id(id).username(name).send().await {
+            let e = ApiError::new(
+                "MQ DeleteUser",
+                format!("user {name:?} of {}", subject()),
+                &e,
+            );
+            if !e.code_is(not_found::MQ_BROKER) {
+                return Err(e.into());
+            }
+        }
+    }
+    tracing::info!(
+        broker = id,
+        "rebooting the broker to apply {}",
+        change.describe()
+    );
+    mq.reboot_broker()
+        .broker_id(id)
+        .send()
+        .await
+        .map_err(|e| ApiError::new("MQ RebootBroker", subject(), &e))?;
+    wait_running(mq, op, id).await
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+    use crate::resources::deployment::model::BrokerUser;
+
+    fn user(name: &str, pw: &str) -> BrokerUser {
+        BrokerUser {
+            username: name.to_owned(),
+            password: pw.to_owned(),
+            console_access: None,
+        }
+    }
+
+    fn broker(users: Vec<BrokerUser>) -> BrokerBlock {
+        BrokerBlock {
+            engine_version: Some("5.18".to_owned()),
+            instance_type: None,
+            deployment_mode: None,
+            user: users,
+        }
+    }
+
+    #[test]
+    fn users_are_created_updated_and_deleted_by_name() {
+        let old = broker(vec![
+            user("ep", "password-one-1"),
+            user("ops", "password-two-2"),
+        ]);
+        let new = broker(vec![
+            user("ep", "password-one-X"),
+            user("app", "password-three"),
+        ]);
+        let c = BrokerChange::between(&old, &new);
+        assert_eq!(
+            (c.create.clone(), c.update.clone(), c.delete.clone()),
+            (vec![1], vec![0], vec!["ops".to_owned()])
+        );
+        assert!(!c.settings);
+        assert_eq!(
+            c.describe(),
+            "3 user(s) change; the broker reboots to apply it"
+        );
+        assert!(BrokerChange::between(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn a_new_engine_version_is_a_settings_change() {
+        let old = broker(vec![user("ep", "password-one-1")]);
+        let mut new = old.clone();
+        new.engine_version = Some("5.19".to_owned());
+        let c = BrokerChange::between(&old, &new);
+        assert!(c.settings && c.create.is_empty() && c.delete.is_empty());
+    }
+}

@@ -19,7 +19,8 @@ use super::validate;
 use crate::aws::rds;
 use crate::framework::timeouts::{Operation, TimeoutDefaults};
 use crate::framework::{
-    Diagnostic, Diagnostics, Known, Observed, Op, Phase, Plan, Planning, Schema, TypedResource,
+    AttrPath, Diagnostic, Diagnostics, Known, Observed, Op, Phase, Plan, Planning, Schema,
+    TypedResource,
 };
 use crate::resources::provider::ProviderData;
 
@@ -117,6 +118,30 @@ impl TypedResource for Deployment {
         // The plan says what the update does in Elastic Path terms, as far
         // as the configuration is known.
         if let Some(config) = known_config(&plan.config) {
+            for stack in ["author", "live"] {
+                let mode = |m: &DeploymentModel| {
+                    let s = if stack == "author" {
+                        &m.author
+                    } else {
+                        &m.live
+                    };
+                    s.as_ref()
+                        .and_then(|s| s.broker.as_ref())
+                        .map(|b| b.deployment_mode.clone().unwrap_or_default())
+                };
+                if let (Some(old), Some(new)) = (mode(prior), mode(&config)) {
+                    if old != new {
+                        plan.diagnostics.push(
+                            Diagnostic::error(
+                                "Broker deployment mode cannot change",
+                                "Amazon MQ cannot change a broker's deployment mode in place; \
+                                 replace the deployment (or keep the mode).",
+                            )
+                            .at(AttrPath::root(stack).attr("broker").attr("deployment_mode")),
+                        );
+                    }
+                }
+            }
             let lines = changes::describe(prior, &config);
             if !lines.is_empty() {
                 plan.diagnostics.push(Diagnostic::warning(
