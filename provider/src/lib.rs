@@ -11,5 +11,6 @@ pub mod aws;
 pub mod datapop;
 pub mod framework;
 pub mod logging;
+pub mod plan_summary;
 pub mod plugin;
 pub mod resources;

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use ep_terraform_tests::moto::PrivateMoto;
-use ep_terraform_tests::{Scenario, Workdir};
+use ep_terraform_tests::{Scenario, TestEnv, Workdir};
 use serde_json::Value;
 
 const WAIT_SCALE: (&str, &str) = ("EP_WAIT_SCALE", "0.01");
@@ -227,6 +227,22 @@ fn check_wiring(aws: &Aws, wd: &Workdir, cortex_image: &str) -> Value {
     v
 }
 
+/// `ep-plan-summary` on `terraform show -json tfplan`.
+fn plan_summary(wd: &Workdir) -> String {
+    let json = wd.ok(&["show", "-json", "tfplan"]).stdout;
+    let file = wd.file("plan.json");
+    std::fs::write(&file, json).expect("write plan.json");
+    let bin = TestEnv::get()
+        .provider_bin
+        .with_file_name("ep-plan-summary");
+    let out = std::process::Command::new(&bin)
+        .arg(&file)
+        .output()
+        .expect("run ep-plan-summary");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn author_and_live_create_roll_one_image_move_a_database_repair_import_and_destroy() {
     let aws = Rc::new(Aws::start());
@@ -268,9 +284,15 @@ fn author_and_live_create_roll_one_image_move_a_database_repair_import_and_destr
             // A known change: the plan says which service rolls and why.
             let main = std::fs::read_to_string(wd.file("main.tf")).unwrap_or_default();
             wd.write("main.tf", &main.replace("memory = 4096", "memory = 5120"));
-            let plan = wd.ok(&["plan", "-input=false", "-no-color"]).all();
+            let plan = wd.ok(&["plan", "-input=false", "-no-color", "-out=tfplan"]).all();
             assert!(plan.contains("live/search: rolls (size)"), "{plan}");
             assert!(!plan.contains("live/cortex: rolls"), "{plan}");
+            // The same, from the saved plan, for a reviewer in Jenkins.
+            let summary = plan_summary(wd);
+            assert!(
+                summary.contains("ep_deployment.demo — updated\n      live/search: rolls (size)\n"),
+                "{summary}"
+            );
             wd.write("main.tf", &main);
             *b2.borrow_mut() = v;
         })

@@ -8,6 +8,7 @@ mod image;
 mod provider;
 mod rds_snapshot;
 
+pub use deployment::{describe_changes as deployment_changes, DeploymentModel};
 pub use provider::{EpProvider, ProviderData};
 
 use std::sync::Arc;

@@ -23,4 +23,6 @@ mod taskdef;
 mod validate;
 mod wiring;
 
+pub use changes::describe as describe_changes;
+pub use model::DeploymentModel;
 pub use resource::Deployment;
