@@ -32,7 +32,11 @@ struct Aws {
 
 impl Aws {
     fn start() -> Aws {
-        let moto = PrivateMoto::start(&[("MOTO_ECS_SERVICE_RUNNING", "1")]).expect("moto");
+        Aws::start_with(&[("MOTO_ECS_SERVICE_RUNNING", "1")])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Aws {
+        let moto = PrivateMoto::start(env).expect("moto");
         let net = moto
             .boto3(
                 "vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']\n\
@@ -388,4 +392,57 @@ fn bad_input_hidden_behind_an_unknown_value_stops_the_apply_before_any_call() {
         out.all()
     );
     assert_eq!(aws.leftovers(), Value::Array(vec![]), "nothing was created");
+}
+
+/// The deployment's instance in state (attributes and whether it is tainted).
+fn state_instance(wd: &Workdir) -> Value {
+    let raw = std::fs::read_to_string(wd.file("terraform.tfstate")).unwrap_or_default();
+    let state: Value = serde_json::from_str(&raw).unwrap_or_default();
+    state["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["type"] == "ep_deployment"))
+        .map(|r| r["instances"][0].clone())
+        .unwrap_or_default()
+}
+
+/// Services that never settle (moto reports no running task), so the apply
+/// waits in the steady-state wait: Ctrl-C there stops it within seconds, the
+/// parts made so far are in state, and destroy removes every one of them.
+#[test]
+fn ctrl_c_while_services_settle_keeps_every_part_in_state_and_destroy_removes_them() {
+    let aws = Aws::start_with(&[("MOTO_ECS_SERVICE_RUNNING", "0")]);
+    let cfg = config(&aws, "stuck", &image('a'), "author-1");
+    let mut wd = Workdir::new(&[("main.tf", &cfg)]);
+    wd.set_env(WAIT_SCALE.0, WAIT_SCALE.1);
+    wd.init();
+    let services_created = || {
+        aws.query("print(json.dumps(sum(len(ecs.list_services(cluster=c)['serviceArns']) for c in ecs.list_clusters()['clusterArns'])))\n")
+            .as_u64()
+            == Some(3)
+    };
+    let (out, took) = wd.apply_interrupted(
+        services_created,
+        std::time::Duration::from_secs(120),
+        std::time::Duration::from_millis(500),
+    );
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "took {took:?} to stop:\n{}",
+        out.all()
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    let recorded = state_instance(&wd);
+    assert_eq!(recorded["status"], "tainted", "{recorded:#}");
+    let attrs = &recorded["attributes"];
+    assert_eq!(attrs["status"], "applying", "{attrs:#}");
+    for part in ["databases", "brokers"] {
+        assert_eq!(map(attrs, part).len(), 2, "{part} recorded: {attrs:#}");
+    }
+    assert_eq!(map(attrs, "services").len(), 3, "{attrs:#}");
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    assert_eq!(
+        aws.leftovers(),
+        Value::Array(vec![]),
+        "destroy removed what the interrupted apply made"
+    );
 }
