@@ -115,6 +115,22 @@ impl PrivateMoto {
     }
 }
 
+impl PrivateMoto {
+    /// Creates a VPC with one subnet and one security group; their IDs.
+    pub fn create_network(&self) -> Result<(String, String), MotoError> {
+        let ids = self.boto3(
+            "vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']\n\
+             sn = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24')['Subnet']['SubnetId']\n\
+             sg = ec2.create_security_group(GroupName='ep', Description='ep', VpcId=vpc)['GroupId']\n\
+             print(json.dumps([sn, sg]))\n",
+        )?;
+        match (ids[0].as_str(), ids[1].as_str()) {
+            (Some(sn), Some(sg)) => Ok((sn.to_owned(), sg.to_owned())),
+            _ => Err(MotoError::Script(format!("unexpected answer {ids}"))),
+        }
+    }
+}
+
 impl Drop for PrivateMoto {
     fn drop(&mut self) {
         let _ = self.child.kill();

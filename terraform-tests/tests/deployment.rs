@@ -37,21 +37,18 @@ impl Aws {
 
     fn start_with(env: &[(&str, &str)]) -> Aws {
         let moto = PrivateMoto::start(env).expect("moto");
-        let net = moto
-            .boto3(
-                "vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']\n\
-                 sn = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24')['Subnet']['SubnetId']\n\
-                 sg = ec2.create_security_group(GroupName='ep', Description='ep', VpcId=vpc)['GroupId']\n\
-                 for s in ('author', 'live'):\n\
-                 \x20   rds.create_db_instance(DBInstanceIdentifier='src-' + s, Engine='mysql', DBInstanceClass='db.t3.medium', MasterUsername='root', MasterUserPassword='password-1', AllocatedStorage=20)\n\
-                 \x20   for n in (1, 2):\n\
-                 \x20       rds.create_db_snapshot(DBInstanceIdentifier='src-' + s, DBSnapshotIdentifier=f'{s}-{n}')\n\
-                 print(json.dumps([sn, sg]))\n",
-            )
-            .expect("set up moto");
+        let (subnet, security_group) = moto.create_network().expect("network");
+        moto.boto3(
+            "for s in ('author', 'live'):\n\
+             \x20   rds.create_db_instance(DBInstanceIdentifier='src-' + s, Engine='mysql', DBInstanceClass='db.t3.medium', MasterUsername='root', MasterUserPassword='password-1', AllocatedStorage=20)\n\
+             \x20   for n in (1, 2):\n\
+             \x20       rds.create_db_snapshot(DBInstanceIdentifier='src-' + s, DBSnapshotIdentifier=f'{s}-{n}')\n\
+             print('1')\n",
+        )
+        .expect("snapshots");
         Aws {
-            subnet: net[0].as_str().unwrap_or_default().to_owned(),
-            security_group: net[1].as_str().unwrap_or_default().to_owned(),
+            subnet,
+            security_group,
             moto,
         }
     }

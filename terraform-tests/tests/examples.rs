@@ -96,3 +96,55 @@ fn images_example_builds_base_and_five_services() {
     assert_eq!(plan.code, 0, "re-plan not empty:\n{}", plan.all());
     run(&["destroy", "-auto-approve", "-no-color"]);
 }
+
+/// The Author and Live example end to end: images into the local registry
+/// behind a private moto's ECR, both snapshots populated into a real MariaDB
+/// through the tunnel, the deployment on the private moto's ECS, RDS and MQ.
+#[test]
+fn author_and_live_example_terraform_test() {
+    use ep_terraform_tests::mariadb::{MariaDb, MariaDbOptions};
+    use ep_terraform_tests::moto::PrivateMoto;
+
+    let env = TestEnv::get();
+    let moto = PrivateMoto::start(&[("MOTO_ECS_SERVICE_RUNNING", "1")]).expect("moto");
+    let (subnet, sg) = moto.create_network().expect("network");
+    let db = MariaDb::start(MariaDbOptions::default()).expect("MariaDB");
+    let tmp = tempfile::tempdir().unwrap();
+    let package = tmp.path().join("package.zip");
+    synthetic::write_zip(&SynthOptions::small(13), &package).unwrap();
+    let rootfs = tmp.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let mut wd = workdir_for("author-and-live");
+    wd.set_env("EP_WAIT_SCALE", "0.01");
+    wd.init();
+    let secrets = "{author=\"arn:aws:ssm:us-east-1:123456789012:parameter/ex/author\",live=\"arn:aws:ssm:us-east-1:123456789012:parameter/ex/live\"}";
+    let out = wd.ok(&[
+        "test",
+        "-no-color",
+        &format!("-var=name=ex{:x}", std::process::id() % 0xffff),
+        &format!("-var=deployment_package={}", package.display()),
+        &format!("-var=base_rootfs={}", rootfs.display()),
+        &format!("-var=subnet_ids=[\"{subnet}\"]"),
+        &format!("-var=security_group_ids=[\"{sg}\"]"),
+        "-var=database_password=App-Passw0rd-9f",
+        &format!("-var=database_password_secret_arns={secrets}"),
+        "-var=broker_password=broker-password-1",
+        "-var=master_username=root",
+        &format!("-var=master_password={}", db.root_password()),
+        "-var=tunnel_host=127.0.0.1",
+        &format!("-var=tunnel_port={}", db.port()),
+        &format!("-var=aws_endpoint={}", moto.endpoint()),
+        &format!("-var=registry_endpoint=http://{}", env.auth_registry),
+    ]);
+    assert!(out.stdout.contains("2 passed, 0 failed"), "{}", out.all());
+    for stack in ["author", "live"] {
+        let sql = format!(
+            "SELECT VALUE FROM commerce_{stack}.TSETTING WHERE NAME='COMMERCE/ENVIRONMENT'"
+        );
+        assert_eq!(
+            db.query(&sql).unwrap_or_default(),
+            stack,
+            "{stack} data was populated"
+        );
+    }
+}
