@@ -121,25 +121,7 @@ impl TestEnv {
     /// The HCL of a `provider "ep"` block pointing every AWS service at moto
     /// and ECR's registry at the local auth registry.
     pub fn moto_provider_block(&self) -> String {
-        let m = &self.moto;
-        let r = &self.auth_registry;
-        format!(
-            r#"provider "ep" {{
-  region     = "us-east-1"
-  access_key = "test"
-  secret_key = "test"
-  endpoints {{
-    ecr = "{m}"
-    rds = "{m}"
-    ecs = "{m}"
-    mq  = "{m}"
-    ssm = "{m}"
-    sts = "{m}"
-    registry = "http://{r}"
-  }}
-}}
-"#
-        )
+        provider_block(&self.moto, Some(&format!("http://{}", self.auth_registry)))
     }
 }
 
@@ -174,4 +156,28 @@ fn make_mirror(provider_bin: &Path) -> Result<PathBuf, String> {
     }
     std::fs::rename(&tmp, &dest).map_err(|e| format!("place provider copy: {e}"))?;
     Ok(root)
+}
+
+/// The HCL of a `provider "ep"` block pointing every AWS service at the
+/// emulator `aws`, and ECR's registry at `registry` when given.
+pub fn provider_block(aws: &str, registry: Option<&str>) -> String {
+    let registry = registry
+        .map(|r| format!("    registry = \"{r}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"provider "ep" {{
+  region     = "us-east-1"
+  access_key = "test"
+  secret_key = "test"
+  endpoints {{
+    ecr = "{aws}"
+    rds = "{aws}"
+    ecs = "{aws}"
+    mq  = "{aws}"
+    ssm = "{aws}"
+    sts = "{aws}"
+{registry}  }}
+}}
+"#
+    )
 }

@@ -71,23 +71,7 @@ impl PrivateMoto {
 
     /// A `provider "ep"` block pointing every AWS service at this moto.
     pub fn provider_block(&self) -> String {
-        let m = self.endpoint();
-        format!(
-            r#"provider "ep" {{
-  region     = "us-east-1"
-  access_key = "test"
-  secret_key = "test"
-  endpoints {{
-    ecr = "{m}"
-    rds = "{m}"
-    ecs = "{m}"
-    mq  = "{m}"
-    ssm = "{m}"
-    sts = "{m}"
-  }}
-}}
-"#
-        )
+        crate::env::provider_block(&self.endpoint(), None)
     }
 
     /// Runs a Python snippet with `rds`, `ecs`, `mq`, `ssm` and `ec2` boto3 clients

@@ -129,17 +129,7 @@ mod tests {
         StackBlock {
             commerce_environment: None,
             target_group_arn: None,
-            database: Some(DatabaseBlock {
-                snapshot_identifier: snapshot.to_owned(),
-                instance_class: None,
-                multi_az: None,
-                deletion_protection: None,
-                final_snapshot_identifier: None,
-                db_subnet_group_name: None,
-                schema_name: None,
-                username: None,
-                password_secret_arn: "arn:aws:ssm:x".to_owned(),
-            }),
+            database: Some(DatabaseBlock::for_test(snapshot, "arn:aws:ssm:x")),
             broker: None,
         }
     }

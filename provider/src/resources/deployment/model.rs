@@ -31,6 +31,24 @@ pub struct DatabaseBlock {
     pub password_secret_arn: String,
 }
 
+#[cfg(test)]
+impl DatabaseBlock {
+    /// A block with only the required settings, for tests.
+    pub fn for_test(snapshot: &str, secret_arn: &str) -> Self {
+        DatabaseBlock {
+            snapshot_identifier: snapshot.to_owned(),
+            instance_class: None,
+            multi_az: None,
+            deletion_protection: None,
+            final_snapshot_identifier: None,
+            db_subnet_group_name: None,
+            schema_name: None,
+            username: None,
+            password_secret_arn: secret_arn.to_owned(),
+        }
+    }
+}
+
 /// One `user` block of a broker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BrokerUser {

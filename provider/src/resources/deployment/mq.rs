@@ -315,40 +315,26 @@ pub async fn update_broker<P: PrivateType>(
             .await
             .map_err(|e| ApiError::new("MQ UpdateBroker", subject(), &e))?;
     }
-    for &i in &change.create {
-        let u = &new.user[i];
-        mq.create_user()
-            .broker_id(id)
-            .username(&u.username)
-            .password(&u.password)
-            .console_access(u.console_access.unwrap_or(false))
-            .send()
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    "MQ CreateUser",
-                    format!("user {:?} of {}", u.username, subject()),
-                    &e,
-                )
-            })?;
+    // CreateUser and UpdateUser take the same fields on different builders.
+    macro_rules! put_user {
+        ($call:ident, $name:literal, $indexes:expr) => {
+            for &i in $indexes {
+                let u = &new.user[i];
+                mq.$call()
+                    .broker_id(id)
+                    .username(&u.username)
+                    .password(&u.password)
+                    .console_access(u.console_access.unwrap_or(false))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ApiError::new($name, format!("user {:?} of {}", u.username, subject()), &e)
+                    })?;
+            }
+        };
     }
-    for &i in &change.update {
-        let u = &new.user[i];
-        mq.update_user()
-            .broker_id(id)
-            .username(&u.username)
-            .password(&u.password)
-            .console_access(u.console_access.unwrap_or(false))
-            .send()
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    "MQ UpdateUser",
-                    format!("user {:?} of {}", u.username, subject()),
-                    &e,
-                )
-            })?;
-    }
+    put_user!(create_user, "MQ CreateUser", &change.create);
+    put_user!(update_user, "MQ UpdateUser", &change.update);
     for name in &change.delete {
         if let Err(e) = mq.delete_user().broker_id(id).username(name).send().await {
             let e = ApiError::new(

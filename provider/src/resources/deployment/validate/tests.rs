@@ -5,17 +5,7 @@ use crate::framework::Known;
 use crate::resources::deployment::model::BrokerUser;
 
 fn database() -> DatabaseBlock {
-    DatabaseBlock {
-        snapshot_identifier: "demo-author-1".to_owned(),
-        instance_class: None,
-        multi_az: None,
-        deletion_protection: None,
-        final_snapshot_identifier: None,
-        db_subnet_group_name: None,
-        schema_name: None,
-        username: None,
-        password_secret_arn: "arn:aws:ssm:eu-west-1:1:parameter/demo/db".to_owned(),
-    }
+    DatabaseBlock::for_test("demo-author-1", "arn:aws:ssm:eu-west-1:1:parameter/demo/db")
 }
 
 fn stack() -> StackBlock {
