@@ -8,7 +8,7 @@ use std::process::Command;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
 use ep_terraform_tests::{Scenario, TestEnv, Workdir};
-use image_support::{unique_repo, HEADER};
+use image_support::{ecr_repository_exists, unique_repo, HEADER};
 
 fn image_config(env: &TestEnv, repo: &str, package: &Path, tags: &str) -> String {
     format!(
@@ -46,27 +46,6 @@ fn inspect_digest(env: &TestEnv, reference: &str) -> Option<String> {
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     v["Digest"].as_str().map(str::to_owned)
-}
-
-/// Asks the emulated ECR (through boto3 in the test tools venv) whether a repository exists.
-fn ecr_repository_exists(env: &TestEnv, name: &str) -> bool {
-    let python = std::env::var("EP_TESTENV_TOOLS_PYTHON")
-        .expect("EP_TESTENV_TOOLS_PYTHON (scripts/testenv env)");
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import sys, boto3\nc = boto3.client('ecr', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\nnames = [r['repositoryName'] for r in c.describe_repositories()['repositories']]\nprint('yes' if sys.argv[2] in names else 'no')",
-            &env.moto,
-            name,
-        ])
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim() == "yes"
 }
 
 fn layer_digests(wd: &Workdir) -> Vec<String> {

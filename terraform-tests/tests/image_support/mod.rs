@@ -1,7 +1,9 @@
 //! Helpers the `ep_image` acceptance tests share.
 #![allow(dead_code)]
 
+use ep_terraform_tests::TestEnv;
 use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The `terraform` block every image test configuration starts with.
@@ -58,4 +60,25 @@ pub fn example_files(example: &str) -> Vec<(String, String)> {
     }
     assert!(!files.is_empty(), "example {example} has no files");
     files
+}
+
+/// Asks the emulated ECR (through boto3 in the test tools venv) whether a repository exists.
+pub fn ecr_repository_exists(env: &TestEnv, name: &str) -> bool {
+    let python = std::env::var("EP_TESTENV_TOOLS_PYTHON")
+        .expect("EP_TESTENV_TOOLS_PYTHON (scripts/testenv env)");
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys, boto3\nc = boto3.client('ecr', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\nnames = [r['repositoryName'] for r in c.describe_repositories()['repositories']]\nprint('yes' if sys.argv[2] in names else 'no')",
+            &env.moto,
+            name,
+        ])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim() == "yes"
 }

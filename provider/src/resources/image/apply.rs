@@ -136,8 +136,12 @@ async fn build_and_push(
         tags: args.tags.clone(),
     };
     let breq = build_request(args, output, work.0.clone())?;
-    let report = builder::build(&breq, &target.client, &NoProgress)
+    // Ctrl-C or the timeout drops the build where it stands; the upload
+    // sessions it leaves open are the registry's to expire.
+    let report = op
+        .run(builder::build(&breq, &target.client, &NoProgress))
         .await
+        .map_err(|why| Diagnostics::from(why.to_diagnostic("building and pushing the image")))?
         .map_err(|e| {
             Diagnostics::from(Diagnostic::error(
                 "Image build or push failed",
