@@ -13,3 +13,4 @@ pub mod framework;
 pub mod logging;
 pub mod plugin;
 pub mod resources;
+pub mod stores;

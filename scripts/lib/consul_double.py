@@ -211,6 +211,23 @@ class Faults:
         self.lock = threading.Lock()
         self.clear()
         self.delay_ms = 0
+        self.clear_race()
+
+    def clear_race(self) -> None:
+        self.race: tuple[str, bytes] | None = None
+        self.race_after = 0
+        self.race_match = ""
+
+    def take_race(self, request_line: str) -> tuple[str, bytes] | None:
+        """The write another client makes just before this request, if any (once)."""
+        with self.lock:
+            if self.race is None or (self.race_match and self.race_match not in request_line):
+                return None
+            if self.race_after > 0:
+                self.race_after -= 1
+                return None
+            race, self.race = self.race, None
+            return race
 
     def clear(self) -> None:
         self.mode: str | None = None
@@ -391,6 +408,15 @@ class Handler(BaseHTTPRequestHandler):
                 self.read_body(None)
                 self.send_text(self.double.faults.status, self.double.faults.body)
                 return
+            race = self.double.faults.take_race(f"{self.command} {path}")
+            if race is not None:
+                # A concurrent writer: its write lands between the client's read and this request.
+                st = self.double.store
+                with st.cond:
+                    st.index += 1
+                    st.put(race[0], race[1], 0, st.index)
+                    st.save()
+                    st.cond.notify_all()
             self.double.requests += 1
             q = self.query()
             if path == "/v1/status/leader" and self.command == "GET":
@@ -668,6 +694,7 @@ class Handler(BaseHTTPRequestHandler):
                 d.store.cond.notify_all()
             with d.faults.lock:
                 d.faults.clear()
+                d.faults.clear_race()
                 d.faults.delay_ms = 0
         elif what == "fault":
             mode = q.get("mode", "status")
@@ -682,6 +709,13 @@ class Handler(BaseHTTPRequestHandler):
                     d.faults.status = int(q.get("status", "500"))
                     d.faults.body = q.get("body", d.faults.body)
                     d.faults.match = q.get("match", "")
+        elif what == "race":
+            key = q.get("key", "")
+            validate_key(key, allow_empty=False)
+            with d.faults.lock:
+                d.faults.race = (key, q.get("value", "").encode())
+                d.faults.race_after = parse_uint("after", q.get("after", "0"))
+                d.faults.race_match = q.get("match", "")
         elif what == "delay":
             d.faults.delay_ms = parse_uint("ms", q.get("ms", "0"))
         else:

@@ -66,6 +66,8 @@ pub struct ConsulDoubleOptions {
     pub state_file: Option<PathBuf>,
     /// Refuse the deprecated `?token=` query parameter (Consul still accepts it).
     pub reject_query_token: bool,
+    /// Listen on this port instead of a free one (to restart a stopped double where it was).
+    pub port: Option<u16>,
 }
 
 impl ConsulDoubleOptions {
@@ -219,7 +221,7 @@ impl ConsulDouble {
         let log = dir.path().join("log");
         let mut cmd = Command::new(&python);
         cmd.arg(scripts_lib().join("consul_double.py"))
-            .args(["--port", "0", "--port-file"])
+            .args(["--port", &opts.port.unwrap_or(0).to_string(), "--port-file"])
             .arg(&port_file);
         if let Some(token) = &opts.token {
             // The token goes through a file, never the command line.
@@ -369,6 +371,18 @@ impl ConsulDouble {
             q.push_str(&format!("&match={}", pct(m)));
         }
         self.admin(&q)
+    }
+
+    /// Makes another writer set `key` to `value` just before the first request matching
+    /// `matching` (`METHOD /path` substring, e.g. `"PUT /v1/txn"`): a concurrent write between
+    /// a client's read and its write. Fires once.
+    pub fn race(&self, key: &str, value: &str, matching: &str) -> Result<(), ConsulDoubleError> {
+        self.admin(&format!(
+            "race?key={}&value={}&match={}",
+            pct(key),
+            pct(value),
+            pct(matching)
+        ))
     }
 
     /// Removes any injected fault.

@@ -174,6 +174,16 @@ impl AwsClients {
         Ok(aws_sdk_rds::Client::from_conf(conf.build()))
     }
 
+    /// An SSM client honouring the `ssm` endpoint override.
+    pub async fn ssm(&self) -> Result<aws_sdk_ssm::Client, AwsError> {
+        let sdk = self.sdk_config().await?;
+        let mut conf = aws_sdk_ssm::config::Builder::from(sdk);
+        if let Some(url) = self.settings.endpoints.get(Service::Ssm) {
+            conf = conf.endpoint_url(url);
+        }
+        Ok(aws_sdk_ssm::Client::from_conf(conf.build()))
+    }
+
     /// An STS client honouring the `sts` endpoint override.
     pub async fn sts(&self) -> Result<aws_sdk_sts::Client, AwsError> {
         let sdk = self.sdk_config().await?;

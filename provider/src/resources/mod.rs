@@ -1,10 +1,12 @@
 //! Elastic Path resources and data sources, and the `provider "ep"` block.
 
 mod caller_identity;
+mod config_store;
 mod deployment_package;
 mod fixture;
 mod image;
 mod provider;
+mod publication;
 mod rds_snapshot;
 
 pub use provider::{EpProvider, ProviderData};
