@@ -321,12 +321,16 @@ fn overwrite_is_refused_by_default() {
     wd.init();
     let out = apply_fails(&wd);
     assert!(
-        out.stderr.contains("Key exists and is not this resource's"),
+        flat(&out.stderr).contains("Key exists and is not this resource's"),
         "{}",
         out.all()
     );
-    assert!(out.stderr.contains("ep/x/taken"), "{}", out.all());
-    assert!(out.stderr.contains("overwrite = true"), "{}", out.all());
+    assert!(flat(&out.stderr).contains("ep/x/taken"), "{}", out.all());
+    assert!(
+        flat(&out.stderr).contains("overwrite = true"),
+        "{}",
+        out.all()
+    );
     assert_eq!(kv(&c, "ep/x/taken").as_deref(), Some("someone-else"));
     assert_eq!(
         kv(&c, "ep/x/free"),
@@ -367,12 +371,16 @@ fn a_concurrent_writer_is_detected_not_overwritten() {
     wd.write("main.tf", &cfg("two"));
     let out = apply_fails(&wd);
     assert!(
-        out.stderr.contains("changed by another writer"),
+        flat(&out.stderr).contains("changed by another writer"),
         "{}",
         out.all()
     );
-    assert!(out.stderr.contains("ep/cas/host"), "{}", out.all());
-    assert!(out.stderr.contains("index is stale"), "{}", out.all());
+    assert!(flat(&out.stderr).contains("ep/cas/host"), "{}", out.all());
+    assert!(
+        flat(&out.stderr).contains("index is stale"),
+        "{}",
+        out.all()
+    );
     assert_eq!(kv(&c, "ep/cas/host").as_deref(), Some("concurrent"));
     let (code, plan) = plan_code(&wd);
     assert_eq!(code, 2, "{plan}");
@@ -440,7 +448,11 @@ fn server_down_and_stopping_mid_apply() {
     c.fault(&Fault::down().after(1).matching("PUT /v1/txn"))
         .expect("fault");
     let out = apply_fails(&wd);
-    assert!(out.stderr.contains("cannot reach Consul"), "{}", out.all());
+    assert!(
+        flat(&out.stderr).contains("cannot reach Consul"),
+        "{}",
+        out.all()
+    );
     // Warnings go to stdout, errors to stderr.
     assert!(out.all().contains("Published in part"), "{}", out.all());
     assert!(
@@ -563,12 +575,16 @@ fn bad_input_is_refused() {
         wd.write("main.tf", &format!("{HEADER}{cfg}"));
         let out = wd.run(&["validate", "-no-color"]);
         assert_ne!(out.code, 0, "passed validate:\n{cfg}\n{}", out.all());
-        assert!(out.stderr.contains(want), "{want:?} not in:\n{}", out.all());
+        assert!(
+            flat(&out.stderr).contains(want),
+            "{want:?} not in:\n{}",
+            out.all()
+        );
         if !attr.is_empty() {
             // Terraform quotes the offending line when the diagnostic has a path.
             assert!(
-                out.stderr.contains(&format!("  {attr} = "))
-                    || out.stderr.contains(&format!("{attr} =")),
+                flat(&out.stderr).contains(&format!(" {attr} = "))
+                    || flat(&out.stderr).contains(&format!("{attr} =")),
                 "no attribute path for {want:?}:\n{}",
                 out.all()
             );
@@ -593,11 +609,15 @@ fn bad_input_is_refused() {
     );
     let out = apply_fails(&wd);
     assert!(
-        out.stderr.contains("the value of \"ep/big\" is too large"),
+        flat(&out.stderr).contains("the value of \"ep/big\" is too large"),
         "{}",
         out.all()
     );
-    assert!(out.stderr.contains("txn_max_req_len"), "{}", out.all());
+    assert!(
+        flat(&out.stderr).contains("txn_max_req_len"),
+        "{}",
+        out.all()
+    );
     assert!(all(&c).is_empty(), "nothing is written");
 }
 
@@ -622,11 +642,15 @@ fn a_413_from_consul_names_the_key() {
     wd.init();
     let out = apply_fails(&wd);
     assert!(
-        out.stderr.contains("the value of \"ep/big\" is too large"),
+        flat(&out.stderr).contains("the value of \"ep/big\" is too large"),
         "{}",
         out.all()
     );
-    assert!(out.stderr.contains("max size: 8192 bytes"), "{}", out.all());
+    assert!(
+        flat(&out.stderr).contains("max size: 8192 bytes"),
+        "{}",
+        out.all()
+    );
     // The diagnostic points at the value's attribute.
-    assert!(out.stderr.contains("values = {"), "{}", out.all());
+    assert!(flat(&out.stderr).contains("values = {"), "{}", out.all());
 }

@@ -112,6 +112,11 @@ fn delete(em: Emulator, name: &str) {
     ssm(em, "DeleteParameter", serde_json::json!({"Name": name}));
 }
 
+/// Terraform wraps diagnostic text: compare with single spaces.
+fn flat(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn publication(em: Emulator, base: &str, body: &str) -> String {
     format!(
         r#"{HEADER}
@@ -256,12 +261,12 @@ fn drift_overwrite_and_limits(em: Emulator) {
     let out = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     assert_ne!(out.code, 0, "{}", out.all());
     assert!(
-        out.stderr.contains("Key exists and is not this resource's"),
+        flat(&out.stderr).contains("Key exists and is not this resource's"),
         "{}",
         out.all()
     );
     assert!(
-        out.stderr.contains(&format!("{prefix}taken")),
+        flat(&out.stderr).contains(&format!("{prefix}taken")),
         "{}",
         out.all()
     );
@@ -300,7 +305,7 @@ fn drift_overwrite_and_limits(em: Emulator) {
     let out = wd.run(&["plan", "-input=false", "-no-color"]);
     assert_ne!(out.code, 0, "{}", out.all());
     assert!(
-        out.stderr
+        flat(&out.stderr)
             .contains("the value is 4097 characters long; SSM's Standard tier allows at most 4096"),
         "{}",
         out.all()
@@ -343,7 +348,7 @@ fn ssm_names_are_validated() {
             assert_eq!(out.code, 0, "{}", out.all());
         } else {
             assert_ne!(out.code, 0, "{cfg}\n{}", out.all());
-            assert!(out.stderr.contains(want), "{want:?}:\n{}", out.all());
+            assert!(flat(&out.stderr).contains(want), "{want:?}:\n{}", out.all());
         }
     }
 }
