@@ -199,6 +199,17 @@ resource "terraform_data" "host" {{
                 ("S3cret-Pw".into(), "SecureString".into())
             );
             assert_eq!(got[&format!("{p1}svc/k22")].0, "v22");
+            // Tags are applied separately (SSM refuses them with Overwrite).
+            let tags = ssm(
+                em,
+                "ListTagsForResource",
+                serde_json::json!({"ResourceType": "Parameter", "ResourceId": format!("{p1}db/host")}),
+            );
+            assert_eq!(
+                tags["TagList"],
+                serde_json::json!([{"Key": "owner", "Value": "ep-tests"}]),
+                "{tags}"
+            );
             let out = wd.outputs();
             assert_eq!(out["seen"]["svc/k07"], "v7", "{out:#}");
             assert_eq!(out["secret_count"], 1, "{out:#}");

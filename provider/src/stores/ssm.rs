@@ -243,3 +243,64 @@ impl SsmStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    fn failure(code: &str) -> ApiError {
+        ApiError {
+            call: "SSM PutParameter".into(),
+            subject: "/ep/db".into(),
+            code: Some(code.into()),
+            message: "slow down".into(),
+            request_id: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_and_too_many_updates_are_retried_with_backoff() {
+        let calls = Cell::new(0);
+        let started = tokio::time::Instant::now();
+        let got = retrying(|| {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                match n {
+                    1 => Err(failure("ThrottlingException")),
+                    2 => Err(failure("TooManyUpdates")),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(got.ok(), Some(3));
+        // 0.5 s, then 1 s of backoff.
+        assert_eq!(started.elapsed(), Duration::from_millis(1500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_errors_and_persistent_throttling_end() {
+        let calls = Cell::new(0);
+        let got: Result<(), _> = retrying(|| {
+            calls.set(calls.get() + 1);
+            async { Err(failure("ParameterAlreadyExists")) }
+        })
+        .await;
+        assert_eq!(calls.get(), 1);
+        assert!(got.is_err());
+        calls.set(0);
+        let got: Result<(), _> = retrying(|| {
+            calls.set(calls.get() + 1);
+            async { Err(failure("ThrottlingException")) }
+        })
+        .await;
+        assert_eq!(calls.get(), ATTEMPTS);
+        assert_eq!(
+            got.err().and_then(|e| e.code).as_deref(),
+            Some("ThrottlingException")
+        );
+    }
+}
