@@ -14,6 +14,7 @@ not from Consul's source. It serves, on 127.0.0.1:
 
 Usage: consul_double.py --port 8500 [--token-file F | env CONSUL_DOUBLE_TOKEN] [--txn-max-ops 64|128]
        [--max-body-bytes 524288] [--datacenter dc1] [--state-file F] [--reject-query-token]
+       [--tls-cert CERT.pem --tls-key KEY.pem]
 
 See docs/testenv.md ("Consul test double") for the exact behaviour and where it knowingly
 differs from Consul.
@@ -749,6 +750,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reject-query-token", action="store_true",
                    help="refuse the deprecated ?token= query parameter (Consul still accepts it)")
     p.add_argument("--port-file", help="write the bound port here once listening")
+    p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    p.add_argument("--tls-key", help="the certificate's PEM private key")
     args = p.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         p.error("the Consul double only listens on loopback")
@@ -764,6 +767,13 @@ def main(argv: list[str] | None = None) -> int:
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 128  # parallel tests share one double
     srv = ThreadingHTTPServer((args.host, args.port), handler)
+    if args.tls_cert:
+        # HTTPS, as an agent with `tls.https` set: clients must verify this certificate.
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     double.server = srv
     port = srv.server_address[1]
     if args.port_file:
@@ -771,7 +781,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(f"{port}\n")
         os.replace(tmp, args.port_file)
-    print(f"consul-double listening on http://{args.host}:{port} (acl {'on' if token else 'off'}, "
+    scheme = "https" if args.tls_cert else "http"
+    print(f"consul-double listening on {scheme}://{args.host}:{port} (acl {'on' if token else 'off'}, "
           f"txn max ops {args.txn_max_ops}, max body {args.max_body_bytes})", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     try:

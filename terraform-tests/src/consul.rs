@@ -68,6 +68,9 @@ pub struct ConsulDoubleOptions {
     pub reject_query_token: bool,
     /// Listen on this port instead of a free one (to restart a stopped double where it was).
     pub port: Option<u16>,
+    /// Serve HTTPS with this PEM certificate and key. [`ConsulDouble::request`] and the
+    /// admin helpers speak plain HTTP, so they do not work on such a double.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl ConsulDoubleOptions {
@@ -177,6 +180,7 @@ pub struct ConsulDouble {
     child: Child,
     port: u16,
     token: Option<String>,
+    https: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -241,6 +245,9 @@ impl ConsulDouble {
         if opts.reject_query_token {
             cmd.arg("--reject-query-token");
         }
+        if let Some((cert, key)) = &opts.tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
         let log_file =
             std::fs::File::create(&log).map_err(|e| startup(format!("log file: {e}")))?;
         cmd.env_remove("CONSUL_DOUBLE_TOKEN")
@@ -259,6 +266,7 @@ impl ConsulDouble {
                         child,
                         port,
                         token: opts.token,
+                        https: opts.tls.is_some(),
                         _dir: dir,
                     });
                 }
@@ -276,9 +284,10 @@ impl ConsulDouble {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with TLS).
     pub fn address(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port it listens on.

@@ -654,3 +654,160 @@ fn a_413_from_consul_names_the_key() {
     // The diagnostic points at the value's attribute.
     assert!(flat(&out.stderr).contains("values = {"), "{}", out.all());
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with the openssl CLI:
+/// (ca.pem, cert.pem, key.pem).
+fn certificates(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=ep test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write ext.cnf");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+/// HTTPS: the server's certificate is verified (a CA the system does not
+/// know is refused) and trusted through `ca_file`; `datacenter` is sent as
+/// `?dc=` (an unknown one is Consul's "No path to datacenter").
+#[test]
+fn tls_is_verified_ca_file_trusted_and_datacenter_sent() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = certificates(certs.path());
+    let c = ConsulDouble::start(ConsulDoubleOptions {
+        token: Some(TOKEN.to_owned()),
+        tls: Some((cert, key)),
+        ..Default::default()
+    })
+    .expect("start the HTTPS double");
+    assert!(c.address().starts_with("https://127.0.0.1:"));
+    let consul = |extra: &str| {
+        format!(
+            "  consul {{\n    address = \"{}\"\n    token   = \"{TOKEN}\"\n{extra}  }}\n",
+            c.address()
+        )
+    };
+    let cfg = |extra: &str, data_dc: &str| {
+        format!(
+            r#"{HEADER}
+resource "ep_endpoint_publication" "p" {{
+  prefix = "ep/tls/"
+  values = {{ host = "db.internal" }}
+{}}}
+data "ep_config_store" "read" {{
+  prefix = "ep/tls/"
+{}  depends_on = [ep_endpoint_publication.p]
+}}
+output "host" {{
+  value = data.ep_config_store.read.values["host"]
+}}
+"#,
+            consul(extra),
+            consul(&format!(
+                "    ca_file    = \"{}\"\n    datacenter = \"{data_dc}\"\n",
+                ca.display()
+            ))
+        )
+    };
+    let wd = workdir();
+    wd.write("main.tf", &cfg("", "dc1"));
+    wd.init();
+    let out = apply_fails(&wd);
+    let text = flat(&out.stderr);
+    assert!(
+        text.contains("cannot reach Consul at https://127.0.0.1:"),
+        "{}",
+        out.all()
+    );
+    assert!(text.to_lowercase().contains("certificate"), "{}", out.all());
+
+    let trusted = format!(
+        "    ca_file    = \"{}\"\n    datacenter = \"dc1\"\n",
+        ca.display()
+    );
+    wd.write("main.tf", &cfg(&trusted, "dc1"));
+    wd.apply();
+    assert_eq!(wd.outputs()["host"], "db.internal");
+    wd.assert_plan_empty(true);
+
+    wd.write("main.tf", &cfg(&trusted, "elsewhere"));
+    let out = wd.run(&["plan", "-input=false", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        flat(&out.stderr).contains("No path to datacenter"),
+        "{}",
+        out.all()
+    );
+
+    wd.write("main.tf", &cfg(&trusted, "dc1"));
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    let state = wd.state_json();
+    assert!(state["values"]["root_module"]["resources"]
+        .as_array()
+        .is_none_or(|r| r.iter().all(|r| r["mode"] == "data")));
+}
