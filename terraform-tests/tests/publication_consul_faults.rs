@@ -363,3 +363,81 @@ output "host" {{
         .as_array()
         .is_none_or(|r| r.iter().all(|r| r["mode"] == "data")));
 }
+
+/// Ctrl-C while the second of two transactions is in flight: the state
+/// records the 64 keys confirmed, the unconfirmed ones are remembered as
+/// pending, and though Consul commits them after the client gave up, the
+/// next apply (a replacement of the tainted object) removes and rewrites
+/// them instead of refusing them as someone else's.
+#[test]
+fn ctrl_c_mid_apply_and_an_answer_that_never_came() {
+    let c = double();
+    let values: Vec<String> = (0..100).map(|i| format!("k{i:03} = \"v{i}\"")).collect();
+    let cfg = format!(
+        "{HEADER}{}",
+        publication(
+            &c,
+            "p",
+            "ep/int/",
+            &format!("  values = {{\n    {}\n  }}\n", values.join("\n    "))
+        )
+    );
+    let wd = workdir();
+    wd.write("main.tf", &cfg);
+    wd.init();
+    c.delay(2000).expect("delay");
+    let (out, took) = wd.apply_interrupted(
+        // The double's state (an admin request, never delayed), not KV reads.
+        || entries(&c) >= 64,
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_millis(500),
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "took {took:?}:\n{}",
+        out.all()
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(wd.file("terraform.tfstate")).expect("state"),
+    )
+    .expect("state json");
+    let instance = &state["resources"][0]["instances"][0];
+    assert_eq!(instance["status"], "tainted", "{instance:#}");
+    assert_eq!(
+        instance["attributes"]["keys"].as_array().map(Vec::len),
+        Some(64),
+        "{instance:#}"
+    );
+    let unconfirmed = instance["attributes"]["unconfirmed"]
+        .as_object()
+        .map(|m| m.len());
+    assert_eq!(unconfirmed, Some(36), "{instance:#}");
+    // The second transaction was sent: Consul commits it after its delay.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    c.delay(0).expect("delay off");
+    assert_eq!(
+        all(&c).len(),
+        100,
+        "the unanswered transaction was committed"
+    );
+
+    let out = wd.apply();
+    assert!(
+        out.stdout.contains("1 added, 0 changed, 1 destroyed"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(all(&c).len(), 100);
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(all(&c).is_empty(), "{:?}", all(&c));
+}
+
+/// How many keys the double holds, without a (delayed) KV read.
+fn entries(c: &ConsulDouble) -> usize {
+    c.state()
+        .ok()
+        .and_then(|s| s["Entries"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}

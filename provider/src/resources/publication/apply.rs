@@ -10,7 +10,7 @@ use crate::framework::{AttrPath, Diagnostic, Diagnostics, Op};
 use crate::stores::{Committed, Entry, Expect, Remove, Store, StoreError, Write};
 
 use super::layout::{self, Desired};
-use super::model::PublicationModel;
+use super::model::{value_digest, PublicationModel};
 use super::target::{store_diagnostic, Target};
 
 /// The keys `m` publishes, by full store key, or the layout errors.
@@ -47,23 +47,35 @@ struct Changes {
     kept: Vec<String>,
 }
 
+/// Whether `full` is this resource's: written by it (`owned`), or a write
+/// it sent without seeing the answer whose value is there (`pending`).
+fn is_ours(
+    full: &str,
+    cur: &Entry,
+    owned: &BTreeSet<String>,
+    pending: &BTreeMap<String, String>,
+) -> bool {
+    owned.contains(full) || pending.get(full) == Some(&value_digest(&cur.value))
+}
+
 fn changes(
     target: &Target,
     desired: &BTreeMap<String, (String, Desired)>,
     prior: &BTreeMap<String, (String, Desired)>,
-    owned: &BTreeSet<String>,
+    (owned, pending): (&BTreeSet<String>, &BTreeMap<String, String>),
     current: &BTreeMap<String, Entry>,
     overwrite: bool,
 ) -> Changes {
     let mut c = Changes::default();
     for (full, (rel, want)) in desired {
         let cur = current.get(full);
-        if cur.is_some_and(|e| holds(target, e, want)) {
+        let ours = cur.is_some_and(|e| is_ours(full, e, owned, pending));
+        if ours && cur.is_some_and(|e| holds(target, e, want)) {
             continue;
         }
         let expect = match cur {
             None => Expect::Absent,
-            Some(e) if owned.contains(full) || overwrite => Expect::Version(e.version),
+            Some(e) if ours || overwrite => Expect::Version(e.version),
             Some(_) => {
                 c.refused.push(
                     Diagnostic::error(
@@ -146,11 +158,14 @@ pub async fn publish(
         .collect();
     let full_prefix = target.full_prefix(&config.prefix);
     let current = list(op, store, &full_prefix).await?;
+    let pending = prior
+        .and_then(|p| p.unconfirmed.clone())
+        .unwrap_or_default();
     let c = changes(
         target,
         &desired,
         &prior_desired,
-        &owned,
+        (&owned, &pending),
         &current,
         config.overwrite == Some(true),
     );
@@ -190,6 +205,7 @@ pub async fn publish(
     };
     match failure {
         None => {
+            config.unconfirmed = None;
             config.keys = Some(desired.keys().cloned().collect());
             Ok(config)
         }
@@ -197,6 +213,16 @@ pub async fn publish(
             let done = committed
                 .into_inner()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Writes sent but not confirmed: the next run may find them
+            // committed, and then knows they are this resource's.
+            let mut unconfirmed = pending;
+            for w in &c.writes {
+                unconfirmed.insert(w.key.clone(), value_digest(&w.value));
+            }
+            for k in &done.written {
+                unconfirmed.remove(k);
+            }
+            config.unconfirmed = Some(unconfirmed).filter(|u| !u.is_empty());
             let mut now_owned = owned;
             for k in &done.removed {
                 now_owned.remove(k);
@@ -233,6 +259,19 @@ pub async fn unpublish(
     let current = list(op, store, &target.full_prefix(&state.prefix)).await?;
     let mut removes = Vec::new();
     let mut kept = Vec::new();
+    // Writes whose answer was lost: removed when they hold the value sent.
+    let pending = state.unconfirmed.clone().unwrap_or_default();
+    for (full, sent) in pending.iter().filter(|(k, _)| !owned.contains(*k)) {
+        if let Some(cur) = current
+            .get(full)
+            .filter(|e| value_digest(&e.value) == *sent)
+        {
+            removes.push(Remove {
+                key: full.clone(),
+                version: cur.version,
+            });
+        }
+    }
     for full in &owned {
         let Some(cur) = current.get(full) else {
             continue;
@@ -332,7 +371,7 @@ mod tests {
             &consul(),
             &desired,
             &BTreeMap::new(),
-            &owned,
+            (&owned, &BTreeMap::new()),
             &current,
             false,
         );
@@ -350,12 +389,50 @@ mod tests {
             &consul(),
             &desired,
             &BTreeMap::new(),
-            &owned,
+            (&owned, &BTreeMap::new()),
             &current,
             true,
         );
         assert_eq!(c.writes.len(), 3);
         assert!(!c.refused.has_errors());
+    }
+
+    #[test]
+    fn an_identical_foreign_value_is_refused_but_a_lost_write_of_ours_is_adopted() {
+        let desired: BTreeMap<_, _> = [
+            ("p/same".to_owned(), want("v")),
+            ("p/lost".to_owned(), want("w")),
+        ]
+        .into();
+        let current: BTreeMap<_, _> = [
+            ("p/same".to_owned(), entry("v", 3)),
+            ("p/lost".to_owned(), entry("w", 4)),
+        ]
+        .into();
+        let none = BTreeSet::new();
+        let c = changes(
+            &consul(),
+            &desired,
+            &BTreeMap::new(),
+            (&none, &BTreeMap::new()),
+            &current,
+            false,
+        );
+        assert_eq!(c.refused.iter().count(), 2, "same value, still not ours");
+        let pending: BTreeMap<_, _> = [("p/lost".to_owned(), value_digest("w"))].into();
+        let c = changes(
+            &consul(),
+            &desired,
+            &BTreeMap::new(),
+            (&none, &pending),
+            &current,
+            false,
+        );
+        assert_eq!(c.refused.iter().count(), 1);
+        assert!(
+            c.writes.is_empty(),
+            "the lost write holds the value: adopted"
+        );
     }
 
     #[test]
@@ -369,7 +446,14 @@ mod tests {
         ]
         .into();
         let owned: BTreeSet<String> = ["p/a".to_owned(), "p/b".to_owned()].into();
-        let c = changes(&consul(), &BTreeMap::new(), &prior, &owned, &current, false);
+        let c = changes(
+            &consul(),
+            &BTreeMap::new(),
+            &prior,
+            (&owned, &BTreeMap::new()),
+            &current,
+            false,
+        );
         assert_eq!(c.removes.len(), 1);
         assert_eq!(c.removes[0].key, "p/a");
         assert_eq!(c.removes[0].version, 7);

@@ -182,6 +182,8 @@ impl TypedResource for EndpointPublication {
                 plan.replace.push(AttrPath::root(block));
             }
         }
+        // A successful apply confirms every write.
+        plan.planned.unconfirmed = Known::Known(None);
         let (Some(target), Some(prefix)) = (target, plan.config.prefix.get().cloned()) else {
             plan.planned.id = Known::Unknown;
             plan.planned.keys = Known::Unknown;
@@ -314,6 +316,7 @@ impl TypedResource for EndpointPublication {
             endpoints: None,
             overwrite: None,
             keys: Some(current.keys().cloned().collect()),
+            unconfirmed: None,
             consul,
             ssm,
         })

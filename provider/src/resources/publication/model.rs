@@ -89,6 +89,7 @@ pub struct PublicationModel<P: Phase = Applying> {
     pub overwrite: P::Of<Option<bool>>,
     pub id: P::Of<Option<String>>,
     pub keys: P::Of<Option<Vec<String>>>,
+    pub unconfirmed: P::Of<Option<BTreeMap<String, String>>>,
     pub consul: P::Of<Option<ConsulBlock>>,
     pub ssm: P::Of<Option<SsmBlock>>,
 }
@@ -104,4 +105,10 @@ pub struct ConfigStoreModel<P: Phase = Applying> {
     pub sensitive_values: P::Of<Option<BTreeMap<String, String>>>,
     pub consul: P::Of<Option<ConsulBlock>>,
     pub ssm: P::Of<Option<SsmBlock>>,
+}
+
+/// The digest `unconfirmed` keeps of a value sent.
+pub fn value_digest(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(value.as_bytes()))
 }

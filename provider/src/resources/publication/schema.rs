@@ -101,6 +101,13 @@ pub fn resource() -> Schema {
             Attribute::computed("keys", Type::list(Type::String))
                 .describe("The full store keys this resource wrote and owns."),
         )
+        .attr(
+            Attribute::computed("unconfirmed", Type::map(Type::String)).describe(
+                "Writes sent whose answer never came (the store stopped, or the apply was \
+                 interrupted): key → SHA-256 of the value sent. Such a key holding that value \
+                 is this resource's. Null after a successful apply.",
+            ),
+        )
         .block("consul", Nesting::Single, consul_block())
         .block("ssm", Nesting::Single, ssm_block()),
     )
