@@ -253,7 +253,8 @@ fn lifecycle_localstack() {
     lifecycle(Emulator::LocalStack);
 }
 
-/// Drift restored; a foreign parameter refused unless `overwrite`; a value
+/// Drift restored (a changed value, a deleted one, a SecureString turned
+/// into a String); a foreign parameter refused unless `overwrite`; a value
 /// over the Standard tier's 4096 characters refused at validate.
 fn drift_overwrite_and_limits(em: Emulator) {
     let base = unique("epdrift");
@@ -264,7 +265,9 @@ fn drift_overwrite_and_limits(em: Emulator) {
         publication(
             em,
             &base,
-            &format!("  values = {{ a = \"1\", b = \"2\", taken = \"mine\" }}\n{extra}"),
+            &format!(
+                "  values = {{ a = \"1\", b = \"2\", taken = \"mine\" }}\n  sensitive_values = {{ pw = \"Pw-1\" }}\n{extra}"
+            ),
         )
     };
     wd.write("main.tf", &cfg(""));
@@ -295,6 +298,9 @@ fn drift_overwrite_and_limits(em: Emulator) {
 
     put(em, &format!("{prefix}a"), "changed");
     delete(em, &format!("{prefix}b"));
+    // Same value, but no longer encrypted.
+    put(em, &format!("{prefix}pw"), "Pw-1");
+    assert_eq!(params(em, &prefix)[&format!("{prefix}pw")].1, "String");
     let plan = wd.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
     assert_eq!(plan.code, 2, "{}", plan.all());
     assert!(
@@ -306,6 +312,10 @@ fn drift_overwrite_and_limits(em: Emulator) {
     let got = params(em, &prefix);
     assert_eq!(got[&format!("{prefix}a")].0, "1");
     assert_eq!(got[&format!("{prefix}b")].0, "2");
+    assert_eq!(
+        got[&format!("{prefix}pw")],
+        ("Pw-1".to_owned(), "SecureString".to_owned())
+    );
     wd.assert_plan_empty(true);
 
     wd.write("big.txt", &"x".repeat(4097));
