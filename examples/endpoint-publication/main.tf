@@ -3,9 +3,9 @@
 #
 #   envconsul -prefix ep/author/author/ -sanitize -upcase <command>
 #
-# ep_deployment is not available yet: the endpoints below have the shape of
-# ep_deployment.endpoints (stack → endpoint name → value); replace the local
-# with `ep_deployment.<name>.endpoints` once it is.
+# The endpoints below have the shape of ep_deployment.endpoints (stack →
+# endpoint name → value); in a real configuration pass
+# `ep_deployment.<name>.endpoints` as it is.
 
 terraform {
   required_version = ">= 1.13"
@@ -39,16 +39,16 @@ variable "database_password" {
 locals {
   endpoints = {
     author = {
-      db_hostname = "author-db.example.internal"
-      db_port     = "3306"
-      db_url      = "jdbc:mysql://author-db.example.internal:3306/commercedb"
-      jms_url     = "failover:(ssl://b-1234.mq.eu-west-1.amazonaws.com:61617)"
+      database_address = "author-db.example.internal"
+      database_port    = 3306
+      database_url     = "jdbc:mysql://author-db.example.internal:3306/commercedb"
+      jms_url          = "failover:(ssl://b-1234.mq.eu-west-1.amazonaws.com:61617)"
     }
     live = {
-      db_hostname = "live-db.example.internal"
-      db_port     = "3306"
-      db_url      = "jdbc:mysql://live-db.example.internal:3306/commercedb"
-      jms_url     = "failover:(ssl://b-5678.mq.eu-west-1.amazonaws.com:61617)"
+      database_address = "live-db.example.internal"
+      database_port    = 3306
+      database_url     = "jdbc:mysql://live-db.example.internal:3306/commercedb"
+      jms_url          = "failover:(ssl://b-5678.mq.eu-west-1.amazonaws.com:61617)"
     }
   }
 }

@@ -50,7 +50,14 @@ output "seen" {{
     "db/password" = "S3cret-Pw"
   }
   endpoints = {
-    author = { db_url = "jdbc:mysql://db1.internal:3306/commerce", jms_url = "tcp://mq:61616" }
+    # The shape of ep_deployment.endpoints: a number port, a null for what the stack lacks.
+    author = {
+      database_address = "db1.internal"
+      database_port    = 3306
+      database_url     = "jdbc:mysql://db1.internal:3306/commerce"
+      jms_url          = "tcp://mq:61616"
+      stomp_url        = null
+    }
   }"#
         ),
         addr = c.address(),
@@ -79,6 +86,8 @@ resource "terraform_data" "db" {{
         .step(step1, move |wd| {
             let kvs = all(&ca);
             let want: BTreeMap<String, String> = [
+                ("ep/author/author/EP_DB_HOSTNAME", "db1.internal"),
+                ("ep/author/author/EP_DB_PORT", "3306"),
                 (
                     "ep/author/author/EP_DB_URL",
                     "jdbc:mysql://db1.internal:3306/commerce",
@@ -98,6 +107,8 @@ resource "terraform_data" "db" {{
             assert_eq!(
                 v["keys"],
                 serde_json::json!([
+                    "ep/author/author/EP_DB_HOSTNAME",
+                    "ep/author/author/EP_DB_PORT",
                     "ep/author/author/EP_DB_URL",
                     "ep/author/author/EP_JMS_URL",
                     "ep/author/db/host",
@@ -133,6 +144,8 @@ resource "terraform_data" "db" {{
             for gone in [
                 "db/port",
                 "db/password",
+                "author/EP_DB_HOSTNAME",
+                "author/EP_DB_PORT",
                 "author/EP_DB_URL",
                 "author/EP_JMS_URL",
             ] {

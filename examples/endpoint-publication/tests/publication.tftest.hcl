@@ -9,7 +9,7 @@ run "publishes_author_and_live" {
 
   assert {
     condition     = length(ep_endpoint_publication.deployment.keys) == 10
-    error_message = "eight endpoints and two passwords are published"
+    error_message = "four endpoints per stack and two passwords are published"
   }
 
   assert {
@@ -18,7 +18,7 @@ run "publishes_author_and_live" {
   }
 
   assert {
-    condition     = contains(ep_endpoint_publication.deployment.keys, "ep/live/EP_JMS_URL")
+    condition     = contains(ep_endpoint_publication.deployment.keys, "ep/live/EP_DB_HOSTNAME")
     error_message = "live endpoints are under ep/live/"
   }
 }

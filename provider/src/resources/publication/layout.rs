@@ -55,15 +55,23 @@ impl std::fmt::Debug for Desired {
     }
 }
 
-/// The key an endpoint is published under: `<stack>/EP_<NAME>` (a name
+/// The variable an endpoint is published as: the names the images read for
+/// `ep_deployment.endpoints`' database endpoints, else `EP_<NAME>` (a name
 /// already starting with `EP_` keeps it once).
-pub fn endpoint_key(stack: &str, name: &str) -> String {
+pub fn variable(name: &str) -> String {
     let upper = name.to_ascii_uppercase();
-    if upper.starts_with("EP_") {
-        format!("{stack}/{upper}")
-    } else {
-        format!("{stack}/EP_{upper}")
+    match upper.as_str() {
+        "DATABASE_ADDRESS" | "DB_ADDRESS" | "DB_HOST" | "DB_HOSTNAME" => "EP_DB_HOSTNAME".into(),
+        "DATABASE_PORT" | "DB_PORT" => "EP_DB_PORT".into(),
+        "DATABASE_URL" | "DB_URL" => "EP_DB_URL".into(),
+        _ if upper.starts_with("EP_") => upper,
+        _ => format!("EP_{upper}"),
     }
+}
+
+/// The key an endpoint is published under: `<stack>/<variable>`.
+pub fn endpoint_key(stack: &str, name: &str) -> String {
+    format!("{stack}/{}", variable(name))
 }
 
 /// A key refused, with where it came from.
@@ -79,7 +87,7 @@ pub struct LayoutError {
 pub fn desired(
     values: Option<&BTreeMap<String, String>>,
     sensitive: Option<&BTreeMap<String, String>>,
-    endpoints: Option<&BTreeMap<String, BTreeMap<String, String>>>,
+    endpoints: Option<&super::model::Endpoints>,
 ) -> Result<BTreeMap<String, Desired>, Vec<LayoutError>> {
     let mut out: BTreeMap<String, Desired> = BTreeMap::new();
     let mut errors = Vec::new();
@@ -120,6 +128,10 @@ pub fn desired(
     let mut name_errors = Vec::new();
     for (stack, names) in endpoints.into_iter().flatten() {
         for (name, v) in names {
+            // An endpoint the stack does not have (no broker): nothing to publish.
+            let Some(v) = v else {
+                continue;
+            };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 name_errors.push(LayoutError {
                     path: AttrPath::root("endpoints").key(stack).key(name),
@@ -178,13 +190,30 @@ mod tests {
     #[test]
     fn endpoints_become_ep_variables_per_stack() {
         let mut eps = BTreeMap::new();
-        eps.insert(
-            "author".to_owned(),
-            map(&[("db_url", "jdbc:x"), ("EP_JMS_URL", "tcp://b:61616")]),
-        );
+        let mut author: BTreeMap<String, Option<String>> = map(&[
+            ("database_address", "db.internal"),
+            ("database_port", "3306"),
+            ("database_url", "jdbc:x"),
+            ("EP_JMS_URL", "tcp://b:61616"),
+            ("console_url", "https://b:8162"),
+        ])
+        .into_iter()
+        .map(|(k, v)| (k, Some(v)))
+        .collect();
+        author.insert("stomp_url".into(), None);
+        eps.insert("author".to_owned(), author);
         let d = desired(None, None, Some(&eps)).unwrap_or_default();
         let keys: Vec<&str> = d.keys().map(String::as_str).collect();
-        assert_eq!(keys, vec!["author/EP_DB_URL", "author/EP_JMS_URL"]);
+        assert_eq!(
+            keys,
+            vec![
+                "author/EP_CONSOLE_URL",
+                "author/EP_DB_HOSTNAME",
+                "author/EP_DB_PORT",
+                "author/EP_DB_URL",
+                "author/EP_JMS_URL"
+            ]
+        );
     }
 
     #[test]

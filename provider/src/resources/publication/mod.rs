@@ -245,25 +245,28 @@ impl TypedResource for EndpointPublication {
                 .filter(|_| owned.contains(full))
                 .filter(|e| matches!(target, Target::Consul(_)) || e.secure == want.secure)
                 .map(|e| e.value.clone());
-            let slot: Option<&mut BTreeMap<String, String>> = match &want.source {
-                layout::Source::Values => state.values.as_mut(),
-                layout::Source::Sensitive => state.sensitive_values.as_mut(),
-                layout::Source::Endpoint { stack, .. } => {
-                    state.endpoints.as_mut().and_then(|e| e.get_mut(stack))
-                }
-            };
-            let name = match &want.source {
-                layout::Source::Endpoint { name, .. } => name.clone(),
-                _ => rel.clone(),
-            };
-            if let Some(map) = slot {
-                match seen {
-                    Some(v) => {
-                        map.insert(name, v);
+            // A value seen is put back where it came from; a key deleted
+            // (or never written) is taken out, so the plan adds it back.
+            match &want.source {
+                layout::Source::Values | layout::Source::Sensitive => {
+                    let map = if want.source == layout::Source::Values {
+                        state.values.as_mut()
+                    } else {
+                        state.sensitive_values.as_mut()
+                    };
+                    if let Some(map) = map {
+                        match seen {
+                            Some(v) => map.insert(rel.clone(), v),
+                            None => map.remove(rel),
+                        };
                     }
-                    None => {
-                        // Deleted (or never written): the plan adds it back.
-                        map.remove(&name);
+                }
+                layout::Source::Endpoint { stack, name } => {
+                    if let Some(map) = state.endpoints.as_mut().and_then(|e| e.get_mut(stack)) {
+                        match seen {
+                            Some(v) => map.insert(name.clone(), Some(v)),
+                            None => map.remove(name),
+                        };
                     }
                 }
             }

@@ -75,8 +75,9 @@ impl SsmBlock {
     }
 }
 
-/// Stack → endpoint name → value (the shape of `ep_deployment.endpoints`).
-pub type Endpoints = BTreeMap<String, BTreeMap<String, String>>;
+/// Stack → endpoint name → value (`ep_deployment.endpoints`, whose
+/// objects Terraform converts to maps; an endpoint a stack lacks is null).
+pub type Endpoints = BTreeMap<String, BTreeMap<String, Option<String>>>;
 
 /// Configuration and state of `ep_endpoint_publication`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -90,7 +90,8 @@ pub fn resource() -> Schema {
         .attr(
             Attribute::optional("endpoints", Type::map(Type::map(Type::String))).describe(
                 "Stack → endpoint name → value (`ep_deployment.endpoints` as it is). \
-                 `endpoints.author.db_url` is published as `author/EP_DB_URL`.",
+                 `endpoints.author.database_url` is published as `author/EP_DB_URL` (see the \
+                 key layout in the docs); null endpoints are skipped.",
             ),
         )
         .attr(Attribute::optional("overwrite", Type::Bool).describe(
