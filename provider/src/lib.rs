@@ -14,3 +14,4 @@ pub mod logging;
 pub mod plan_summary;
 pub mod plugin;
 pub mod resources;
+pub mod stores;

@@ -14,6 +14,7 @@ not from Consul's source. It serves, on 127.0.0.1:
 
 Usage: consul_double.py --port 8500 [--token-file F | env CONSUL_DOUBLE_TOKEN] [--txn-max-ops 64|128]
        [--max-body-bytes 524288] [--datacenter dc1] [--state-file F] [--reject-query-token]
+       [--tls-cert CERT.pem --tls-key KEY.pem]
 
 See docs/testenv.md ("Consul test double") for the exact behaviour and where it knowingly
 differs from Consul.
@@ -211,6 +212,23 @@ class Faults:
         self.lock = threading.Lock()
         self.clear()
         self.delay_ms = 0
+        self.clear_race()
+
+    def clear_race(self) -> None:
+        self.race: tuple[str, bytes] | None = None
+        self.race_after = 0
+        self.race_match = ""
+
+    def take_race(self, request_line: str) -> tuple[str, bytes] | None:
+        """The write another client makes just before this request, if any (once)."""
+        with self.lock:
+            if self.race is None or (self.race_match and self.race_match not in request_line):
+                return None
+            if self.race_after > 0:
+                self.race_after -= 1
+                return None
+            race, self.race = self.race, None
+            return race
 
     def clear(self) -> None:
         self.mode: str | None = None
@@ -391,6 +409,15 @@ class Handler(BaseHTTPRequestHandler):
                 self.read_body(None)
                 self.send_text(self.double.faults.status, self.double.faults.body)
                 return
+            race = self.double.faults.take_race(f"{self.command} {path}")
+            if race is not None:
+                # A concurrent writer: its write lands between the client's read and this request.
+                st = self.double.store
+                with st.cond:
+                    st.index += 1
+                    st.put(race[0], race[1], 0, st.index)
+                    st.save()
+                    st.cond.notify_all()
             self.double.requests += 1
             q = self.query()
             if path == "/v1/status/leader" and self.command == "GET":
@@ -668,6 +695,7 @@ class Handler(BaseHTTPRequestHandler):
                 d.store.cond.notify_all()
             with d.faults.lock:
                 d.faults.clear()
+                d.faults.clear_race()
                 d.faults.delay_ms = 0
         elif what == "fault":
             mode = q.get("mode", "status")
@@ -682,6 +710,13 @@ class Handler(BaseHTTPRequestHandler):
                     d.faults.status = int(q.get("status", "500"))
                     d.faults.body = q.get("body", d.faults.body)
                     d.faults.match = q.get("match", "")
+        elif what == "race":
+            key = q.get("key", "")
+            validate_key(key, allow_empty=False)
+            with d.faults.lock:
+                d.faults.race = (key, q.get("value", "").encode())
+                d.faults.race_after = parse_uint("after", q.get("after", "0"))
+                d.faults.race_match = q.get("match", "")
         elif what == "delay":
             d.faults.delay_ms = parse_uint("ms", q.get("ms", "0"))
         else:
@@ -715,6 +750,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reject-query-token", action="store_true",
                    help="refuse the deprecated ?token= query parameter (Consul still accepts it)")
     p.add_argument("--port-file", help="write the bound port here once listening")
+    p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    p.add_argument("--tls-key", help="the certificate's PEM private key")
     args = p.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         p.error("the Consul double only listens on loopback")
@@ -730,6 +767,13 @@ def main(argv: list[str] | None = None) -> int:
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 128  # parallel tests share one double
     srv = ThreadingHTTPServer((args.host, args.port), handler)
+    if args.tls_cert:
+        # HTTPS, as an agent with `tls.https` set: clients must verify this certificate.
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     double.server = srv
     port = srv.server_address[1]
     if args.port_file:
@@ -737,7 +781,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(f"{port}\n")
         os.replace(tmp, args.port_file)
-    print(f"consul-double listening on http://{args.host}:{port} (acl {'on' if token else 'off'}, "
+    scheme = "https" if args.tls_cert else "http"
+    print(f"consul-double listening on {scheme}://{args.host}:{port} (acl {'on' if token else 'off'}, "
           f"txn max ops {args.txn_max_ops}, max body {args.max_body_bytes})", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     try:

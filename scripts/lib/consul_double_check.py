@@ -231,8 +231,22 @@ def run_checks(host: str, port: int, token: str, private: bool) -> None:
         check("closed connection", False, "no error")
     except Exception as e:  # requests' ConnectionError
         check("closed connection seen by the client", "Connection" in type(e).__name__ or "aborted" in str(e), repr(e))
-    admin(base, "fault?mode=down&after=1&match=PUT%20/v1/txn")
+    # Race: another writer's write lands just before the next transaction, so a cas on the
+    # index read before it is stale (what a provider sees from a concurrent writer).
     c.http.session.headers["X-Consul-Token"] = token
+    check("race key written first", c.kv.put(p + "race", "mine") is True)
+    _, cur = c.kv.get(p + "race")
+    admin(base, "race?key=" + p + "race&value=theirs&match=PUT%20/v1/txn")
+    try:
+        c.txn.put([{"KV": {"Verb": "cas", "Key": p + "race", "Value": b64("mine2"), "Index": cur["ModifyIndex"]}}])
+        check("cas after a concurrent write refused", False, "no error")
+    except ClientError as e:
+        check("cas after a concurrent write refused with 409", str(e).startswith("409 ") and "stale" in str(e), e)
+    check("the concurrent write is what is stored", c.kv.get(p + "race")[1]["Value"] == b"theirs")
+    res = c.txn.put([{"KV": {"Verb": "get", "Key": p + "race"}}])
+    check("the race fires once", res["Results"][0]["KV"]["Value"] == b64("theirs"), res)
+    c.kv.delete(p + "race")
+    admin(base, "fault?mode=down&after=1&match=PUT%20/v1/txn")
     c.txn.put([{"KV": {"Verb": "set", "Key": p + "t1", "Value": b64("1")}}])
     try:
         c.txn.put([{"KV": {"Verb": "set", "Key": p + "t2", "Value": b64("2")}}])

@@ -66,6 +66,11 @@ pub struct ConsulDoubleOptions {
     pub state_file: Option<PathBuf>,
     /// Refuse the deprecated `?token=` query parameter (Consul still accepts it).
     pub reject_query_token: bool,
+    /// Listen on this port instead of a free one (to restart a stopped double where it was).
+    pub port: Option<u16>,
+    /// Serve HTTPS with this PEM certificate and key. [`ConsulDouble::request`] and the
+    /// admin helpers speak plain HTTP, so they do not work on such a double.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl ConsulDoubleOptions {
@@ -175,6 +180,7 @@ pub struct ConsulDouble {
     child: Child,
     port: u16,
     token: Option<String>,
+    https: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -219,7 +225,7 @@ impl ConsulDouble {
         let log = dir.path().join("log");
         let mut cmd = Command::new(&python);
         cmd.arg(scripts_lib().join("consul_double.py"))
-            .args(["--port", "0", "--port-file"])
+            .args(["--port", &opts.port.unwrap_or(0).to_string(), "--port-file"])
             .arg(&port_file);
         if let Some(token) = &opts.token {
             // The token goes through a file, never the command line.
@@ -239,6 +245,9 @@ impl ConsulDouble {
         if opts.reject_query_token {
             cmd.arg("--reject-query-token");
         }
+        if let Some((cert, key)) = &opts.tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
         let log_file =
             std::fs::File::create(&log).map_err(|e| startup(format!("log file: {e}")))?;
         cmd.env_remove("CONSUL_DOUBLE_TOKEN")
@@ -257,6 +266,7 @@ impl ConsulDouble {
                         child,
                         port,
                         token: opts.token,
+                        https: opts.tls.is_some(),
                         _dir: dir,
                     });
                 }
@@ -274,9 +284,10 @@ impl ConsulDouble {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with TLS).
     pub fn address(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port it listens on.
@@ -369,6 +380,18 @@ impl ConsulDouble {
             q.push_str(&format!("&match={}", pct(m)));
         }
         self.admin(&q)
+    }
+
+    /// Makes another writer set `key` to `value` just before the first request matching
+    /// `matching` (`METHOD /path` substring, e.g. `"PUT /v1/txn"`): a concurrent write between
+    /// a client's read and its write. Fires once.
+    pub fn race(&self, key: &str, value: &str, matching: &str) -> Result<(), ConsulDoubleError> {
+        self.admin(&format!(
+            "race?key={}&value={}&match={}",
+            pct(key),
+            pct(value),
+            pct(matching)
+        ))
     }
 
     /// Removes any injected fault.

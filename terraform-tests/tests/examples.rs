@@ -148,3 +148,30 @@ fn author_and_live_example_terraform_test() {
         );
     }
 }
+
+#[test]
+fn endpoint_publication_example_against_the_consul_double() {
+    use ep_terraform_tests::consul::{ConsulDouble, ConsulDoubleOptions};
+    let consul = ConsulDouble::start(ConsulDoubleOptions::with_token("example-t0ken"))
+        .expect("start the Consul double");
+    let wd = workdir_for("endpoint-publication");
+    wd.init();
+    let out = wd.ok(&[
+        "test",
+        "-no-color",
+        &format!("-var=consul_address={}", consul.address()),
+        "-var=consul_token=example-t0ken",
+    ]);
+    assert!(out.stdout.contains("1 passed, 0 failed"), "{}", out.all());
+    // terraform test destroys what it applied: only this publication's keys were there.
+    let state = consul.state().expect("state");
+    assert_eq!(
+        state["Entries"].as_array().map(Vec::len),
+        Some(0),
+        "{state:#}"
+    );
+    assert!(
+        state["Index"].as_u64().unwrap_or(0) > 1,
+        "nothing was written: {state:#}"
+    );
+}

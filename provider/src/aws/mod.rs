@@ -191,6 +191,10 @@ impl AwsClients {
         /// An STS client honouring the `sts` endpoint override.
         sts, aws_sdk_sts, Service::Sts
     );
+    client!(
+        /// An SSM client honouring the `ssm` endpoint override.
+        ssm, aws_sdk_ssm, Service::Ssm
+    );
 }
 
 /// Renders an SDK error with its sources: the top-level Display of SDK errors

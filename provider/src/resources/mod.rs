@@ -1,11 +1,13 @@
 //! Elastic Path resources and data sources, and the `provider "ep"` block.
 
 mod caller_identity;
+mod config_store;
 mod deployment;
 mod deployment_package;
 mod fixture;
 mod image;
 mod provider;
+mod publication;
 mod rds_snapshot;
 
 pub use deployment::{describe_changes as deployment_changes, DeploymentModel};

@@ -121,6 +121,9 @@ impl Provider for EpProvider {
             Arc::new(Typed::new(super::deployment::Deployment::new(
                 self.data.clone(),
             ))),
+            Arc::new(Typed::new(super::publication::EndpointPublication::new(
+                self.data.clone(),
+            ))),
         ];
         if std::env::var_os(super::fixture::ENABLE_ENV).is_some_and(|v| v == "1") {
             resources.push(Arc::new(Typed::new(super::fixture::Fixture)));
@@ -132,6 +135,9 @@ impl Provider for EpProvider {
         vec![
             Arc::new(TypedData::new(DeploymentPackageData)),
             Arc::new(TypedData::new(CallerIdentity::new(self.data.clone()))),
+            Arc::new(TypedData::new(super::config_store::ConfigStore::new(
+                self.data.clone(),
+            ))),
         ]
     }
 }
