@@ -6,7 +6,10 @@
 #   2. the Author and Live data: RDS snapshots populated by the package's
 #      Data Population tool;
 #   3. the deployment: per stack a database restored from its snapshot and an
-#      ActiveMQ broker, and the services on ECS Fargate wired to them.
+#      ActiveMQ broker, and the services on ECS Fargate wired to them;
+#   4. the stacks' database and broker endpoints published into Consul, where
+#      the images read them at start (what the RDSEndpointFunction and
+#      ActiveMqEndpointFunction Lambdas did).
 #
 # Against real AWS leave aws_endpoint and registry_endpoint null. The Data
 # Population tool runs on this machine and must reach the temporary instances:
@@ -88,6 +91,19 @@ variable "tunnel_port" {
   description = "Port of the tunnel's local end."
   type        = number
   default     = 3306
+}
+
+variable "consul_address" {
+  description = "Consul agent, host:port or a URL."
+  type        = string
+  default     = "127.0.0.1:8500"
+}
+
+variable "consul_token" {
+  description = "Consul ACL token allowed to write under ep/<name>/ (null: CONSUL_HTTP_TOKEN)."
+  type        = string
+  default     = null
+  sensitive   = true
 }
 
 variable "aws_endpoint" {
@@ -222,9 +238,25 @@ resource "ep_deployment" "env" {
   }
 }
 
+# 4. The endpoints in the config store: ep/<name>/author/EP_DB_URL, …
+resource "ep_endpoint_publication" "env" {
+  prefix    = "ep/${var.name}/"
+  endpoints = ep_deployment.env.endpoints
+
+  consul {
+    address = var.consul_address
+    token   = var.consul_token
+  }
+}
+
 output "endpoints" {
   description = "Per stack, the database and broker endpoints the services were given."
   value       = ep_deployment.env.endpoints
+}
+
+output "published_keys" {
+  description = "The config store keys the publication owns."
+  value       = ep_endpoint_publication.env.keys
 }
 
 output "services" {

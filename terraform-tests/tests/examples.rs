@@ -102,6 +102,7 @@ fn images_example_builds_base_and_five_services() {
 /// through the tunnel, the deployment on the private moto's ECS, RDS and MQ.
 #[test]
 fn author_and_live_example_terraform_test() {
+    use ep_terraform_tests::consul::{ConsulDouble, ConsulDoubleOptions};
     use ep_terraform_tests::mariadb::{MariaDb, MariaDbOptions};
     use ep_terraform_tests::moto::PrivateMoto;
 
@@ -114,6 +115,8 @@ fn author_and_live_example_terraform_test() {
     synthetic::write_zip(&SynthOptions::small(13), &package).unwrap();
     let rootfs = tmp.path().join("rootfs");
     busybox_rootfs(&rootfs);
+    let consul = ConsulDouble::start(ConsulDoubleOptions::with_token("example-t0ken"))
+        .expect("start the Consul double");
     let mut wd = workdir_for("author-and-live");
     wd.set_env("EP_WAIT_SCALE", "0.01");
     wd.init();
@@ -135,6 +138,8 @@ fn author_and_live_example_terraform_test() {
         &format!("-var=tunnel_port={}", db.port()),
         &format!("-var=aws_endpoint={}", moto.endpoint()),
         &format!("-var=registry_endpoint=http://{}", env.auth_registry),
+        &format!("-var=consul_address={}", consul.address()),
+        "-var=consul_token=example-t0ken",
     ]);
     assert!(out.stdout.contains("2 passed, 0 failed"), "{}", out.all());
     for stack in ["author", "live"] {

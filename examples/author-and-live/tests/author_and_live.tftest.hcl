@@ -1,7 +1,7 @@
 # `terraform test` for the Author and Live example: run by
 # terraform-tests/tests/examples.rs against a private moto (ECS, RDS, MQ, ECR),
-# the local registry behind the emulated ECR, and a MariaDB standing in for the
-# temporary instances through the tunnel.
+# the local registry behind the emulated ECR, a MariaDB standing in for the
+# temporary instances through the tunnel, and a Consul double.
 
 run "plans_without_building_anything" {
   command = plan
@@ -32,6 +32,11 @@ run "applies_the_whole_chain" {
       startswith(ep_deployment.env.endpoints[stack].jms_url, "ssl://")
     ])
     error_message = "A stack's endpoints are missing."
+  }
+
+  assert {
+    condition     = contains(ep_endpoint_publication.env.keys, "ep/${var.name}/author/EP_DB_URL") && contains(ep_endpoint_publication.env.keys, "ep/${var.name}/live/EP_JMS_URL")
+    error_message = "The stacks' endpoints were not published."
   }
 
   assert {
