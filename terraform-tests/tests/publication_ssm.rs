@@ -373,3 +373,73 @@ fn ssm_names_are_validated() {
         }
     }
 }
+
+/// `key_id` and `tier` reach SSM: a SecureString encrypted with a KMS key
+/// made in moto, in the Advanced tier, as `DescribeParameters` reports it.
+#[test]
+fn key_id_and_tier_are_applied_moto() {
+    let em = Emulator::Moto;
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-S", &em.endpoint()])
+        .args(["-H", "X-Amz-Target: TrentService.CreateKey"])
+        .args(["-H", "Content-Type: application/x-amz-json-1.1"])
+        .args(["-H", "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0"])
+        .args(["--data-binary", "{}"])
+        .output()
+        .expect("curl");
+    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let key_id = key["KeyMetadata"]["KeyId"]
+        .as_str()
+        .expect("a KMS key")
+        .to_owned();
+    let base = unique("epkms");
+    let cfg = format!(
+        r#"{HEADER}
+{provider}
+resource "ep_endpoint_publication" "p" {{
+  prefix           = "author/"
+  values           = {{ "EP_DB_HOSTNAME" = "db.internal" }}
+  sensitive_values = {{ "EP_DB_PASS" = "s3cret-value" }}
+  ssm {{
+    path_prefix = "/{base}/"
+    key_id      = "{key_id}"
+    tier        = "Advanced"
+  }}
+}}
+"#,
+        provider = em.provider()
+    );
+    let wd = Workdir::new(&[("main.tf", &cfg)]);
+    wd.init();
+    wd.apply();
+    wd.assert_plan_empty(true);
+    let described = ssm(
+        em,
+        "DescribeParameters",
+        serde_json::json!({ "ParameterFilters": [{ "Key": "Path", "Option": "Recursive", "Values": [format!("/{base}")] }] }),
+    );
+    let found: Vec<(String, String, String, String)> = described["Parameters"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+                    (s("Name"), s("Type"), s("KeyId"), s("Tier"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let secret = found
+        .iter()
+        .find(|p| p.0.ends_with("/EP_DB_PASS"))
+        .unwrap_or_else(|| panic!("EP_DB_PASS not found: {described}"));
+    assert_eq!(secret.1, "SecureString", "{described}");
+    assert!(
+        secret.2.ends_with(&key_id),
+        "KeyId {:?} is not {key_id}: {described}",
+        secret.2
+    );
+    assert!(found.iter().all(|p| p.3 == "Advanced"), "{described}");
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(params(em, &format!("/{base}/")).is_empty());
+}
