@@ -1,6 +1,7 @@
 //! Elastic Path resources and data sources, and the `provider "ep"` block.
 
 mod caller_identity;
+mod database_image;
 mod deployment_package;
 mod fixture;
 mod image;

@@ -16,7 +16,7 @@ mod apply;
 mod model;
 mod rds;
 mod schema;
-mod settings;
+pub(super) mod settings;
 #[cfg(test)]
 mod tests;
 
