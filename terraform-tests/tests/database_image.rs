@@ -19,7 +19,14 @@ use ep_terraform_tests::mariadb::{MariaDb, MariaDbOptions};
 use ep_terraform_tests::{Scenario, TestEnv, Workdir};
 use image_support::{busybox_rootfs, unique_repo, HEADER};
 
-const APP_PASSWORD: &str = "App-Passw0rd-9f";
+/// Everything `java.util.Properties` would misread unescaped: a leading
+/// space, `\`, `=`, `:`, `#`, `!`, characters beyond Latin-1 and beyond the BMP.
+const APP_PASSWORD: &str = " p\\a=s:s#w!d 'ü€😀\"x";
+
+/// `s` as an HCL string literal.
+fn hcl(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
 
 /// A package, a base root filesystem and a provider cache, all private to one test.
 struct Fixture {
@@ -56,7 +63,7 @@ resource "ep_database_image" "db" {{
   base               = "dir:{rootfs}"
   deployment_package = "{package}"
   environment        = "{environment}"
-  database_password  = "{APP_PASSWORD}"
+  database_password  = {password}
 {extra}
 }}
 
@@ -66,6 +73,7 @@ output "digest" {{
 "#,
             rootfs = self.rootfs.display(),
             package = self.package.display(),
+            password = hcl(APP_PASSWORD),
         )
     }
 
@@ -168,6 +176,19 @@ fn check_image_data(reference: &str, environment: &str) {
     assert_eq!(q("SELECT COUNT(*) FROM commercedb.TPRODUCTSKU"), "12");
     // The application user is there; the account the tool reset the schema as is not.
     assert_eq!(q("SELECT COUNT(*) FROM mysql.user WHERE User='ep'"), "1");
+    // The application user logs in with the configured password: it went
+    // through Terraform, the escaped database.properties and the tool intact.
+    let cnf = tmp.path().join("ep.cnf");
+    db.write_option_file(&cnf, "ep", APP_PASSWORD)
+        .expect("option file");
+    assert_eq!(
+        db.query_as(
+            &cnf,
+            "SELECT COUNT(*) FROM commercedb.TSETTING WHERE NAME='COMMERCE/ENVIRONMENT'"
+        )
+        .expect("the application user logs in with its password"),
+        "1"
+    );
     assert_eq!(
         q("SELECT COUNT(*) FROM mysql.user WHERE User='ep_populate'"),
         "0"

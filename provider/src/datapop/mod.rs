@@ -8,6 +8,7 @@
 
 pub mod content;
 mod process;
+pub mod properties;
 mod stage;
 
 use std::collections::BTreeMap;
