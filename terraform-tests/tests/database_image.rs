@@ -283,6 +283,14 @@ fn the_same_inputs_build_the_same_digest() {
     let wd2 = f.workdir(&f.config(&other, "author", ""));
     wd2.apply();
     assert_eq!(digest_of(&wd2), first);
+    // Another password is other data (the image holds its hash): a new image.
+    wd2.write(
+        "main.tf",
+        &f.config(&other, "author", "")
+            .replace(&hcl(APP_PASSWORD), "\"Another-Passw0rd\""),
+    );
+    wd2.apply();
+    assert_ne!(digest_of(&wd2), first, "a new password reused the old data");
     for w in [&wd, &wd2] {
         w.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     }

@@ -429,6 +429,13 @@ impl LocalServer {
         })
     }
 
+    /// Kills the server without a clean shutdown (its data is thrown away)
+    /// and waits, briefly, until it is gone: for the paths out that are not
+    /// [`LocalServer::stop`] (a failed job, cancellation).
+    pub async fn abort(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.kill()).await;
+    }
+
     /// Kills the server's process group and reaps it.
     async fn kill(&mut self) {
         signal_group(self.group.0, Signal::KILL);

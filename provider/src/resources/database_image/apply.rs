@@ -85,8 +85,7 @@ pub async fn create_or_update(
         state.keep_outputs_of(prior);
         return Ok(state);
     }
-    let password = state.database_password.clone();
-    let data_dir = populate::data_directory(op, &args, &password, &resolved.fingerprint).await?;
+    let data_dir = populate::data_directory(op, &args, &resolved.fingerprint).await?;
     build_and_push(op, &target, &args, &resolved, data_dir, state).await
 }
 

@@ -55,12 +55,7 @@ fn server_diag(op: &Op<()>, e: ServerError, args: &Args) -> Diagnostics {
 }
 
 /// The data directory for fingerprint `fp`: from the cache, or populated now.
-pub async fn data_directory(
-    op: &Op<()>,
-    args: &Args,
-    password: &str,
-    fp: &str,
-) -> Result<PathBuf, Diagnostics> {
+pub async fn data_directory(op: &Op<()>, args: &Args, fp: &str) -> Result<PathBuf, Diagnostics> {
     let cached = data_cache().join(fp);
     if cached.is_dir() {
         tracing::info!(dir = %cached.display(), "reusing the data directory populated earlier for these inputs");
@@ -78,16 +73,12 @@ pub async fn data_directory(
     let server = LocalServer::start(opts, token)
         .await
         .map_err(|e| server_diag(op, e, args))?;
-    let reset_password = Alphanumeric.sample_string(&mut rand::rng(), 32);
-    server
-        .create_admin(POPULATE_USER, &reset_password, token)
-        .await
-        .map_err(|e| server_diag(op, e, args))?;
-    populate(op, args, password, &reset_password, server.port()).await?;
-    server
-        .drop_admin(POPULATE_USER, token)
-        .await
-        .map_err(|e| server_diag(op, e, args))?;
+    // Every way out of the job ends the server here, and waits until it is
+    // gone (dropping it would only signal it).
+    if let Err(d) = run_job(op, args, &server).await {
+        server.abort().await;
+        return Err(d);
+    }
     let stopped = server
         .stop(token)
         .await
@@ -132,11 +123,26 @@ pub async fn data_directory(
     Ok(cached)
 }
 
+/// The job on the running server: a temporary reset account, the tool,
+/// the account dropped again.
+async fn run_job(op: &Op<()>, args: &Args, server: &LocalServer) -> Result<(), Diagnostics> {
+    let token = op.token();
+    let reset_password = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    server
+        .create_admin(POPULATE_USER, &reset_password, token)
+        .await
+        .map_err(|e| server_diag(op, e, args))?;
+    populate(op, args, &reset_password, server.port()).await?;
+    server
+        .drop_admin(POPULATE_USER, token)
+        .await
+        .map_err(|e| server_diag(op, e, args))
+}
+
 /// Runs `reset-db` against the local server.
 async fn populate(
     op: &Op<()>,
     args: &Args,
-    password: &str,
     reset_password: &str,
     port: u16,
 ) -> Result<(), Diagnostics> {
@@ -149,7 +155,7 @@ async fn populate(
             port,
             schema: args.schema.clone(),
             username: args.app_user.clone(),
-            password: Secret::new(password),
+            password: args.password.clone(),
             reset_user: POPULATE_USER.into(),
             reset_password: Secret::new(reset_password),
         },

@@ -52,8 +52,8 @@ pub fn schema() -> Schema {
         .attr(
             Attribute::required("database_password", Type::String)
                 .describe(
-                    "The application user's password. Not part of `data_fingerprint`: changing \
-                     it alone does not rebuild the image.",
+                    "The application user's password. The data holds its hash, so it is part \
+                     of `data_fingerprint`: changing it builds a new image.",
                 )
                 .sensitive(),
         )

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::model::DatabaseImageModel;
 use crate::datapop::content::sha;
+use crate::datapop::Secret;
 use crate::framework::model::Field;
 use crate::framework::{AttrPath, Diagnostic, Diagnostics, Known, Phase, Planning};
 use crate::resources::image::args::{parse_base, split_repository, valid_tag, BaseArg};
@@ -37,6 +38,8 @@ pub struct Args {
     pub schema: String,
     /// The application user.
     pub app_user: String,
+    /// Its password (part of the fingerprint: the data holds its hash).
+    pub password: Secret,
     /// Extra properties for the tool.
     pub extra_properties: BTreeMap<String, String>,
     /// Data directory in the image.
@@ -68,6 +71,7 @@ impl Args {
             environment: k::<P, _>(&c.environment)?,
             schema: k::<P, _>(&c.schema_name)?.unwrap_or_else(|| DEFAULT_SCHEMA.into()),
             app_user: k::<P, _>(&c.database_username)?.unwrap_or_else(|| DEFAULT_APP_USER.into()),
+            password: Secret::new(k::<P, _>(&c.database_password)?),
             extra_properties: k::<P, _>(&c.extra_properties)?.unwrap_or_default(),
             data_directory: k::<P, _>(&c.data_directory)?
                 .unwrap_or_else(|| DEFAULT_DATA_DIRECTORY.into()),
@@ -208,6 +212,10 @@ pub fn fingerprint(i: &FingerprintInputs<'_>) -> String {
         &a.environment,
         &a.schema,
         &a.app_user,
+        // The data holds the application user's password hash, so another
+        // password is other data (and a cached data directory is never
+        // reused with a stale password).
+        a.password.expose(),
         i.server_version,
         i.base_identity,
         &a.data_directory,
@@ -231,6 +239,7 @@ mod tests {
             environment: "author".into(),
             schema: "commercedb".into(),
             app_user: "ep".into(),
+            password: Secret::new("pw"),
             extra_properties: BTreeMap::new(),
             data_directory: DEFAULT_DATA_DIRECTORY.into(),
             uid: 999,
@@ -268,6 +277,9 @@ mod tests {
         let mut live = a.clone();
         live.environment = "live".into();
         assert_ne!(fp(&live, "10.11.6", "sha256:1"), base, "environment");
+        let mut password = a.clone();
+        password.password = Secret::new("other");
+        assert_ne!(fp(&password, "10.11.6", "sha256:1"), base, "password");
         let mut owner = a.clone();
         owner.uid = 27;
         assert_ne!(fp(&owner, "10.11.6", "sha256:1"), base, "owner");
