@@ -120,7 +120,25 @@ impl Layout {
     }
 }
 
-/// Runs a helper to its end (or kills it on cancellation), feeding `stdin`.
+/// Kills the process group `pgid` and waits (2 s at most) until none of
+/// it is left: helpers such as `mariadb-install-db` run a server of their own.
+async fn kill_group(pgid: Option<u32>) {
+    signal_group(pgid, Signal::KILL);
+    let Some(pid) = pgid
+        .and_then(|p| i32::try_from(p).ok())
+        .filter(|p| *p > 1)
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while rustix::process::test_kill_process_group(pid).is_ok() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs a helper in its own process group to its end, feeding `stdin`; on
+/// cancellation the whole group is killed.
 async fn run_helper(
     mut cmd: Command,
     program: &Path,
@@ -134,20 +152,29 @@ async fn run_helper(
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
+    .process_group(0)
     .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|source| ServerError::Spawn {
         program: program.display().to_string(),
         source,
     })?;
+    let pgid = child.id();
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(text.as_bytes())
             .await
             .map_err(ServerError::io(format!("write to {}", program.display())))?;
         drop(pipe);
     }
-    tokio::select! {
-        out = child.wait_with_output() => out.map_err(ServerError::io(format!("wait for {}", program.display()))),
-        _ = cancel.cancelled() => Err(ServerError::Cancelled),
+    let out = tokio::select! {
+        out = child.wait_with_output() => Some(out),
+        _ = cancel.cancelled() => None,
+    };
+    match out {
+        Some(out) => out.map_err(ServerError::io(format!("wait for {}", program.display()))),
+        None => {
+            kill_group(pgid).await;
+            Err(ServerError::Cancelled)
+        }
     }
 }
 
@@ -223,7 +250,6 @@ impl LocalServer {
         if is_root() {
             install.arg("--user=root");
         }
-        install.process_group(0);
         let out = run_helper(install, &opts.install_db, None, cancel).await?;
         if !out.status.success() {
             return Err(failed(&opts.install_db, &out));
@@ -438,10 +464,10 @@ impl LocalServer {
 
     /// Kills the server's process group and reaps it.
     async fn kill(&mut self) {
-        signal_group(self.group.0, Signal::KILL);
         if let Some(mut c) = self.child.take() {
             let _ = c.kill().await;
         }
+        kill_group(self.group.0).await;
         self.group.0 = None;
     }
 }
