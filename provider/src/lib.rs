@@ -9,6 +9,7 @@
 
 pub mod aws;
 pub mod datapop;
+pub mod dbserver;
 pub mod framework;
 pub mod logging;
 pub mod plan_summary;

@@ -124,6 +124,7 @@ pub struct MariaDb {
     port: u16,
     opts: MariaDbOptions,
     dir: tempfile::TempDir,
+    data: PathBuf,
 }
 
 fn run(cmd: &mut Command, program: &Path) -> Result<Output, MariaDbError> {
@@ -201,6 +202,7 @@ impl MariaDb {
             port: free_port()?,
             opts,
             dir,
+            data,
         };
         let mut attempt = 0;
         loop {
@@ -218,6 +220,48 @@ impl MariaDb {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Starts the server on an existing data directory (one unpacked from an image, say)
+    /// without initialising it or touching its accounts; query it with [`MariaDb::query_socket`].
+    pub fn start_on(opts: MariaDbOptions, data: &Path) -> Result<Self, MariaDbError> {
+        let dir = tempfile::Builder::new()
+            .prefix("ep-mariadb-")
+            .tempdir()
+            .map_err(|source| MariaDbError::Io {
+                what: "create the temporary directory".into(),
+                source,
+            })?;
+        std::fs::create_dir_all(dir.path().join("tmp")).map_err(|source| MariaDbError::Io {
+            what: "create tmp".into(),
+            source,
+        })?;
+        let mut db = MariaDb {
+            child: None,
+            port: free_port()?,
+            opts,
+            dir,
+            data: data.to_path_buf(),
+        };
+        db.spawn_and_wait()?;
+        Ok(db)
+    }
+
+    /// Runs `sql` as the operating system's root over the socket (`unix_socket`
+    /// authentication; the tests run as root) and returns the trimmed output.
+    pub fn query_socket(&self, sql: &str) -> Result<String, MariaDbError> {
+        let mut c = Command::new(&self.opts.client_bin);
+        c.arg("--no-defaults")
+            .arg(format!("--socket={}", self.socket().display()))
+            .args(["--protocol=socket", "-uroot", "-N", "-B", "-e", sql]);
+        let out = run(&mut c, &self.opts.client_bin)?;
+        if !out.status.success() {
+            return Err(MariaDbError::Query {
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     fn socket(&self) -> PathBuf {
@@ -238,7 +282,7 @@ impl MariaDb {
         let d = self.dir.path();
         let mut cmd = Command::new(&self.opts.server_bin);
         cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--datadir={}", self.data.display()))
             .arg(format!("--socket={}", self.socket().display()))
             .arg(format!("--pid-file={}", d.join("mariadbd.pid").display()))
             .arg(format!("--log-error={}", self.error_log().display()))
@@ -355,7 +399,7 @@ impl MariaDb {
 
     /// The data directory (only stable after [`MariaDb::stop`]).
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data.clone()
     }
 
     /// A mode-600 option file for root over TCP: `mariadb --defaults-file=<this> ...`.

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use ep_imagebuild::synthetic::{self, SynthOptions, DATA_POPULATION_LAUNCHER, DEFAULT_VERSION};
 use ep_terraform_tests::mariadb::{MariaDb, MariaDbOptions};
+use terraform_provider_ep::datapop::properties::escape_value;
 
 const APP_PASSWORD: &str = "app-pw-'quoted\"-\\x";
 
@@ -67,11 +68,13 @@ impl Staged {
                  data.population.port={}\n\
                  data.population.schemaname={schema}\n\
                  data.population.username=ep_{schema}\n\
-                 data.population.password={APP_PASSWORD}\n\
+                 data.population.password={app_pw}\n\
                  data.population.reset_user=root\n\
                  data.population.reset_password={reset_pw}\n\
                  data.population.url=jdbc:mysql://${{data.population.host}}:${{data.population.port}}/${{data.population.schemaname}}\n",
-                db.port()
+                db.port(),
+                // Escaped as java.util.Properties reads it (the backslash in particular).
+                app_pw = escape_value(APP_PASSWORD),
             ),
         )
         .expect("write database.properties");

@@ -180,3 +180,54 @@ fn endpoint_publication_example_against_the_consul_double() {
         "nothing was written: {state:#}"
     );
 }
+
+#[test]
+fn single_instance_database_example_builds_author_and_live() {
+    let env = TestEnv::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let package = tmp.path().join("package.zip");
+    synthetic::write_zip(&SynthOptions::small(13), &package).unwrap();
+    let rootfs = tmp.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let prefix = format!("example-db-{}", std::process::id());
+    let mut wd = workdir_for("single-instance-database");
+    // A private provider cache: earlier runs' data directories are not reused.
+    wd.set_env(
+        "EP_IMAGE_CACHE_DIR",
+        &tmp.path().join("cache").display().to_string(),
+    );
+    wd.init();
+    let vars = [
+        format!("-var=deployment_package={}", package.display()),
+        format!("-var=base=dir:{}", rootfs.display()),
+        format!("-var=aws_endpoint={}", env.moto),
+        format!("-var=registry_endpoint=http://{}", env.auth_registry),
+        format!("-var=repository_prefix={prefix}"),
+    ];
+    let run = |cmd: &[&str]| {
+        let mut args: Vec<&str> = cmd.to_vec();
+        args.extend(vars.iter().map(String::as_str));
+        wd.run(&args)
+    };
+    let out = run(&["apply", "-auto-approve", "-no-color"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let images = wd.outputs()["images"].clone();
+    let uris: Vec<(&String, &str)> = images
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k, v.as_str().unwrap()))
+        .collect();
+    assert_eq!(uris.len(), 2, "{images:#}");
+    for (env_name, uri) in &uris {
+        assert!(
+            uri.contains(&format!("/{prefix}/mysql@sha256:")),
+            "{env_name}: {uri}"
+        );
+    }
+    assert_ne!(uris[0].1, uris[1].1, "author and live hold different data");
+    let plan = run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(plan.code, 0, "re-plan not empty:\n{}", plan.all());
+    let out = run(&["destroy", "-auto-approve", "-no-color"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}

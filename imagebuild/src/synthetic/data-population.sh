@@ -68,25 +68,71 @@ done
 
 PROP_FILES=("$config_dir/data-population.properties" "$config_dir/database.properties")
 
-# raw_prop KEY: the last `KEY=value` (or `KEY: value`) line of the property files, later files
-# winning; status 1 when absent.
+# raw_prop KEY: the value of the last `KEY=value` (or `KEY: value`, `KEY value`) line of the
+# property files, later files winning, read as java.util.Properties.load reads it: the key ends
+# at the first unescaped `=`, `:` or blank; `\t \n \r \f \uXXXX` (UTF-16, written out as UTF-8)
+# and `\<c>` are unescaped; a value keeps its trailing blanks. Continuation lines are not
+# supported. Status 1 when absent.
 raw_prop() {
   local f out found=1
   for f in "${PROP_FILES[@]}"; do
     [[ -f $f ]] || continue
-    if out=$(awk -v k="$1" '
-      { sub(/\r$/, "") }
-      /^[ \t]*([#!]|$)/ { next }
-      {
-        i = index($0, "="); j = index($0, ":")
-        if (i == 0 || (j > 0 && j < i)) i = j
-        if (i == 0) next
-        key = substr($0, 1, i - 1); gsub(/^[ \t]+|[ \t]+$/, "", key)
-        if (key != k) next
-        v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v)
-        val = v; hit = 1
+    # Bytes, not characters: \u escapes are written out as UTF-8 bytes.
+    if out=$(LC_ALL=C awk -v k="$1" '
+      function hexval(h,   i, n, c) {
+        n = 0
+        for (i = 1; i <= 4; i++) {
+          c = index("0123456789abcdef", tolower(substr(h, i, 1)))
+          if (c == 0) return 63
+          n = n * 16 + c - 1
+        }
+        return n
       }
-      END { if (hit) print val; exit !hit }' "$f"); then
+      function utf8(cp) {
+        if (cp < 128) return sprintf("%c", cp)
+        if (cp < 2048) return sprintf("%c%c", 192 + int(cp / 64), 128 + cp % 64)
+        if (cp < 65536) return sprintf("%c%c%c", 224 + int(cp / 4096), 128 + int(cp / 64) % 64, 128 + cp % 64)
+        return sprintf("%c%c%c%c", 240 + int(cp / 262144), 128 + int(cp / 4096) % 64, 128 + int(cp / 64) % 64, 128 + cp % 64)
+      }
+      function unescape(s,   out, i, n, c, d, cp, hi) {
+        out = ""; n = length(s); hi = -1
+        for (i = 1; i <= n; i++) {
+          c = substr(s, i, 1)
+          if (c != "\\") { out = out c; continue }
+          d = substr(s, ++i, 1)
+          if (d == "t") out = out "\t"
+          else if (d == "n") out = out "\n"
+          else if (d == "r") out = out "\r"
+          else if (d == "f") out = out "\f"
+          else if (d == "u") {
+            cp = hexval(substr(s, i + 1, 4)); i += 4
+            if (cp >= 55296 && cp < 56320) { hi = cp; continue }
+            if (cp >= 56320 && cp < 57344 && hi >= 0) cp = 65536 + (hi - 55296) * 1024 + (cp - 56320)
+            hi = -1
+            out = out utf8(cp)
+          } else out = out d
+        }
+        return out
+      }
+      { sub(/\r$/, "") }
+      /^[ \t\f]*([#!]|$)/ { next }
+      {
+        line = $0; sub(/^[ \t\f]+/, "", line)
+        n = length(line)
+        for (i = 1; i <= n; i++) {
+          c = substr(line, i, 1)
+          if (c == "\\") { i++; continue }
+          if (c == "=" || c == ":" || c == " " || c == "\t" || c == "\f") break
+        }
+        key = unescape(substr(line, 1, i - 1))
+        if (key != k) next
+        rest = substr(line, i); sub(/^[ \t\f]*/, "", rest)
+        c = substr(rest, 1, 1)
+        if (c == "=" || c == ":") rest = substr(rest, 2)
+        sub(/^[ \t\f]*/, "", rest)
+        val = unescape(rest); hit = 1
+      }
+      END { if (hit) printf "%s", val; exit !hit }' "$f"); then
       REPLY=$out
       found=0
     fi

@@ -6,7 +6,9 @@
 //! streams its output into the log with passwords masked, and removes the
 //! work directory on every path out (success, failure, cancellation, panic).
 
+pub mod content;
 mod process;
+pub mod properties;
 mod stage;
 
 use std::collections::BTreeMap;
@@ -16,6 +18,7 @@ use std::path::PathBuf;
 use ep_imagebuild::package::PackageError;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use process::signal_group;
 pub use process::{Masker, Tail, TAIL_LINES};
 pub use stage::{environment_check, find_launcher, DEFAULT_MAX_DISK};
 

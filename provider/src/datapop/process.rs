@@ -119,7 +119,7 @@ async fn pump(
 }
 
 /// Sends `signal` to the process group `pgid`; a group that is gone is fine.
-fn signal_group(pgid: Option<u32>, signal: Signal) {
+pub(crate) fn signal_group(pgid: Option<u32>, signal: Signal) {
     let Some(pgid) = pgid
         .and_then(|p| i32::try_from(p).ok())
         .filter(|p| *p > 1)

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use ep_imagebuild::package::{DeploymentPackage, Entry, EntryKind, PackageError};
 use tokio_util::sync::CancellationToken;
 
-use super::{DataPopError, Request};
+use super::{properties, DataPopError, Request};
 
 /// Default disk budget of one run's work directory: 8 GiB.
 pub const DEFAULT_MAX_DISK: u64 = 8 << 30;
@@ -220,25 +220,14 @@ fn copy_tree(from: &Path, to: &Path, budget: &mut Budget) -> Result<(), DataPopE
     Ok(())
 }
 
-/// Refuses what cannot be written as one `key=value` line.
-fn check_property(key: &str, value: &str) -> Result<(), DataPopError> {
-    let bad = |why| {
-        Err(DataPopError::InvalidProperty {
+/// Refuses a key that cannot be written (every other key and every value
+/// is escaped, see [`super::properties`]).
+fn check_property(key: &str) -> Result<(), DataPopError> {
+    if key.is_empty() {
+        return Err(DataPopError::InvalidProperty {
             key: key.to_owned(),
-            why,
-        })
-    };
-    if key.is_empty() || key.starts_with(['#', '!']) {
-        return bad("a key must not be empty or start with # or !");
-    }
-    if key
-        .chars()
-        .any(|c| c == '=' || c == ':' || c.is_whitespace() || c.is_control())
-    {
-        return bad("a key must not contain '=', ':', whitespace or control characters");
-    }
-    if value.chars().any(|c| c == '\n' || c == '\r') {
-        return bad("a value must be one line");
+            why: "a key must not be empty",
+        });
     }
     Ok(())
 }
@@ -263,14 +252,14 @@ fn properties(original: &str, req: &Request) -> Result<String, DataPopError> {
     }
     out.push_str("# connection settings written by terraform-provider-ep\n");
     for (k, v) in generated {
-        check_property(k, v)?;
-        out.push_str(&format!("{k}={v}\n"));
+        check_property(k)?;
+        out.push_str(&properties::line(k, v));
     }
     if !req.extra_properties.is_empty() {
         out.push_str("# extra_properties\n");
         for (k, v) in &req.extra_properties {
-            check_property(k, v)?;
-            out.push_str(&format!("{k}={v}\n"));
+            check_property(k)?;
+            out.push_str(&properties::line(k, v));
         }
     }
     Ok(out)
@@ -383,11 +372,36 @@ mod tests {
     }
 
     #[test]
-    fn properties_refuse_what_would_break_the_file() {
-        assert!(check_property("data.population.password", "a b=c:d").is_ok());
-        assert!(check_property("a=b", "x").is_err());
-        assert!(check_property("#a", "x").is_err());
-        assert!(check_property("a", "x\ny=z").is_err());
+    fn properties_are_escaped_not_refused() {
+        assert!(check_property("").is_err());
+        let mut req = Request {
+            package: PathBuf::from("/p.zip"),
+            environment: "author".into(),
+            command: super::super::Command::ResetDb,
+            connection: super::super::Connection {
+                host: "127.0.0.1".into(),
+                port: 3306,
+                schema: "commercedb".into(),
+                username: "ep".into(),
+                password: super::super::Secret::new("p=w\nx"),
+                reset_user: "root".into(),
+                reset_password: super::super::Secret::new(" r#"),
+            },
+            extra_properties: Default::default(),
+            work_parent: None,
+            max_disk: 0,
+        };
+        req.extra_properties
+            .insert("a key".into(), "line\nbreak".into());
+        let text = properties("data.population.environment=author", &req).expect("properties");
+        assert!(text.starts_with("data.population.environment=author\n#"));
+        assert!(text.contains(r"data.population.password=p\=w\nx"), "{text}");
+        assert!(
+            text.contains(r"data.population.reset_password=\ r\#"),
+            "{text}"
+        );
+        assert!(text.contains(r"a\ key=line\nbreak"), "{text}");
+        assert_eq!(text.lines().count(), 11, "{text}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod caller_identity;
 mod config_store;
+mod database_image;
 mod deployment;
 mod deployment_package;
 mod fixture;

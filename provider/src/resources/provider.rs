@@ -124,6 +124,9 @@ impl Provider for EpProvider {
             Arc::new(Typed::new(super::publication::EndpointPublication::new(
                 self.data.clone(),
             ))),
+            Arc::new(Typed::new(super::database_image::DatabaseImage::new(
+                self.data.clone(),
+            ))),
         ];
         if std::env::var_os(super::fixture::ENABLE_ENV).is_some_and(|v| v == "1") {
             resources.push(Arc::new(Typed::new(super::fixture::Fixture)));

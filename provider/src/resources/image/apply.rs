@@ -199,7 +199,7 @@ async fn build_and_push(
 }
 
 /// Points the tags at the existing manifest.
-async fn retag(target: &Target, digest: &str, tags: &[String]) -> Result<(), Diagnostics> {
+pub async fn retag(target: &Target, digest: &str, tags: &[String]) -> Result<(), Diagnostics> {
     let manifest = target
         .client
         .get_manifest(&target.repo, digest, &media_types::ALL_MANIFESTS)

@@ -38,7 +38,17 @@ pub async fn delete(
         .zip(target.ecr_repository.as_deref())
         .map(|(c, n)| EcrRepository::new(c, n));
     if let Some(digest) = state.digest.as_deref() {
-        remove_image(op, &target, ecr_repo.as_ref(), &state, digest).await?;
+        let ours = state.tags.clone().unwrap_or_default();
+        let keep = state.keep_on_destroy.unwrap_or(false);
+        remove_image(
+            &|s, d| op.warn(s, d),
+            &target,
+            ecr_repo.as_ref(),
+            &ours,
+            keep,
+            digest,
+        )
+        .await?;
     }
     if op.private().created_repository {
         if let Some(r) = &ecr_repo {
@@ -63,15 +73,17 @@ pub async fn delete(
     Ok(())
 }
 
-async fn remove_image(
-    op: &Op<ImagePrivate>,
+/// Removes the image `digest`: only the tags `ours` when `keep` or when
+/// other tags still point at it, else the manifest. `warn` shows what was
+/// left in place.
+pub async fn remove_image(
+    warn: &(dyn Fn(&str, String) + Sync),
     target: &Target,
     ecr_repo: Option<&EcrRepository<'_>>,
-    state: &ImageModel,
+    ours: &[String],
+    keep: bool,
     digest: &str,
 ) -> Result<(), Diagnostics> {
-    let ours = state.tags.clone().unwrap_or_default();
-    let keep = state.keep_on_destroy.unwrap_or(false);
     let others: Vec<String> = tags_pointing_at(&target.client, &target.repo, digest)
         .await?
         .into_iter()
@@ -80,10 +92,10 @@ async fn remove_image(
     if keep || !others.is_empty() {
         match ecr_repo {
             Some(r) => r
-                .untag(&ours)
+                .untag(ours)
                 .await
                 .map_err(|e| ecr_diag("Could not remove tags", e))?,
-            None if !ours.is_empty() => op.warn(
+            None if !ours.is_empty() => warn(
                 "Tags left in place",
                 format!(
                     "The image {}@{digest} was kept ({}), and this registry cannot remove \

@@ -7,17 +7,17 @@
 //! fingerprint in the image, so an imported image plans clean against the
 //! configuration that built it.
 
-mod access;
-mod apply;
-mod args;
-mod delete;
+pub(super) mod access;
+pub(super) mod apply;
+pub(super) mod args;
+pub(super) mod delete;
 mod fingerprint;
 mod inputs;
 mod manifest;
 mod model;
-mod read;
-mod repository;
-mod request;
+pub(super) mod read;
+pub(super) mod repository;
+pub(super) mod request;
 mod schema;
 
 pub use access::RegistryAccess;

@@ -15,7 +15,7 @@
 mod apply;
 mod model;
 mod schema;
-mod settings;
+pub(super) mod settings;
 #[cfg(test)]
 mod tests;
 

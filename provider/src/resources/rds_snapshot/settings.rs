@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use ep_imagebuild::package::DeploymentPackage;
 
 use super::model::SnapshotModel;
+use crate::datapop::content::sha;
 use crate::datapop::{self, Command, DataPopError};
 use crate::framework::timeouts::parse_duration;
 use crate::framework::{AttrPath, Diagnostic, Diagnostics, Known, Planning};
@@ -383,36 +382,9 @@ pub struct FingerprintInputs<'a> {
     pub extra_properties: Option<&'a BTreeMap<String, String>>,
 }
 
-fn sha(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(h.finalize())
-}
-
-/// The package's data-population content: path, size and CRC-32 of the
-/// tool zip, the ext-data jar and the JDBC drivers, from the central
-/// directory (a directory package's files are read for their CRC).
+/// The package's data-population content (see [`datapop::content::package_data_hash`]).
 pub fn package_data_hash(package: &str) -> Result<String, DataPopError> {
-    let pkg = DeploymentPackage::open(Path::new(package))?;
-    let mut files: Vec<String> = Vec::new();
-    let tool = pkg.tool("data-population").ok_or(DataPopError::NoTool)?;
-    let ext = pkg.ext_data().ok_or(DataPopError::NoExtData)?;
-    for a in std::iter::once(tool)
-        .chain(std::iter::once(ext))
-        .chain(pkg.jdbc_drivers())
-    {
-        let crc = match pkg.entry(&a.path).and_then(|e| e.crc32) {
-            Some(c) => format!("crc32:{c:08x}"),
-            None => format!("sha256:{}", pkg.sha256(a)?),
-        };
-        files.push(format!("{}\t{}\t{crc}", a.path, a.size));
-    }
-    files.sort();
-    let refs: Vec<&str> = files.iter().map(String::as_str).collect();
-    Ok(sha(&refs))
+    datapop::content::package_data_hash(Path::new(package))
 }
 
 /// The fingerprint's parts (name → hash), and the fingerprint over them.

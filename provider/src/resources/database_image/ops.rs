@@ -1,0 +1,161 @@
+//! Refresh, delete and import of `ep_database_image`: what the registry says.
+
+use ep_imagebuild::digest::Digest;
+use ep_imagebuild::registry::media_types;
+use serde_json::Value as Json;
+
+use super::apply::{
+    DATA_FINGERPRINT_ANNOTATION, ENVIRONMENT_ANNOTATION, SERVER_VERSION_ANNOTATION,
+};
+use super::model::DatabaseImageModel;
+use crate::framework::{Diagnostic, Diagnostics, Op};
+use crate::resources::image::access::registry_diag;
+use crate::resources::image::apply::target_for;
+use crate::resources::image::delete::remove_image;
+use crate::resources::image::read::tags_pointing_at;
+use crate::resources::image::repository::EcrRepository;
+use crate::resources::provider::ProviderData;
+
+/// The manifest must still exist (else the image is gone); tags that moved
+/// are dropped from state so the next plan puts them back.
+pub async fn refresh(
+    data: &ProviderData,
+    mut state: DatabaseImageModel,
+) -> Result<Option<DatabaseImageModel>, Diagnostics> {
+    let Some(digest) = state.digest.clone() else {
+        return Ok(Some(state));
+    };
+    let target = target_for(data, &state.repository).await?;
+    match target.client.head_manifest(&target.repo, &digest).await {
+        Ok(None) => return Ok(None),
+        Ok(Some(_)) => {}
+        Err(e) => return Err(registry_diag("Could not check the image", &e)),
+    }
+    if let Some(tags) = state.tags.take() {
+        let mut kept = Vec::new();
+        for t in tags {
+            match target.client.head_manifest(&target.repo, &t).await {
+                Ok(Some(h)) if h.digest.as_str() == digest => kept.push(t),
+                Ok(_) => {}
+                Err(e) => return Err(registry_diag("Could not check a tag", &e)),
+            }
+        }
+        state.tags = Some(kept);
+    }
+    Ok(Some(state))
+}
+
+/// Removes the tags this resource pushed, and the manifest unless
+/// `keep_on_destroy` or another tag still points at it.
+pub async fn delete(
+    data: &ProviderData,
+    op: &Op<()>,
+    state: DatabaseImageModel,
+) -> Result<(), Diagnostics> {
+    let Some(digest) = state.digest.as_deref() else {
+        return Ok(());
+    };
+    let target = target_for(data, &state.repository).await?;
+    let ecr = match &target.ecr_repository {
+        Some(_) => Some(data.aws()?.ecr().await.map_err(|e| {
+            Diagnostics::from(Diagnostic::error("Could not set up ECR", e.to_string()))
+        })?),
+        None => None,
+    };
+    let ecr_repo = ecr
+        .as_ref()
+        .zip(target.ecr_repository.as_deref())
+        .map(|(c, n)| EcrRepository::new(c, n));
+    let ours = state.tags.clone().unwrap_or_default();
+    remove_image(
+        &|s, d| op.warn(s, d),
+        &target,
+        ecr_repo.as_ref(),
+        &ours,
+        state.keep_on_destroy.unwrap_or(false),
+        digest,
+    )
+    .await
+}
+
+/// Import from `registry/repository@sha256:…`: the registry's view, with
+/// the environment, fingerprint and server version the image records, and
+/// every other input left null (the package, the password and the base are
+/// not in the image).
+pub async fn import(data: &ProviderData, id: &str) -> Result<DatabaseImageModel, Diagnostics> {
+    let bad = || {
+        Diagnostics::from(Diagnostic::error(
+            "Invalid import ID",
+            format!("{id:?} is not `registry/repository@sha256:<digest>`."),
+        ))
+    };
+    let (name, digest) = id.split_once('@').ok_or_else(bad)?;
+    let digest: Digest = digest.parse().map_err(|_| bad())?;
+    let (host, path) = name.split_once('/').ok_or_else(bad)?;
+    let repository = if host.contains(".dkr.ecr.") {
+        path.to_owned()
+    } else {
+        name.to_owned()
+    };
+    let target = target_for(data, &repository).await?;
+    let fetched = target
+        .client
+        .get_manifest(&target.repo, digest.as_str(), &media_types::ALL_MANIFESTS)
+        .await
+        .map_err(|e| registry_diag("Could not read the image", &e))?
+        .ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Image not found",
+                format!("{}@{digest} does not exist.", target.repo),
+            ))
+        })?;
+    let doc: Json = serde_json::from_slice(&fetched.bytes).map_err(|e| {
+        Diagnostics::from(Diagnostic::error(
+            "The registry returned an invalid manifest",
+            e.to_string(),
+        ))
+    })?;
+    let annotation = |k: &str| doc["annotations"][k].as_str().map(str::to_owned);
+    let (Some(fp), Some(environment)) = (
+        annotation(DATA_FINGERPRINT_ANNOTATION),
+        annotation(ENVIRONMENT_ANNOTATION),
+    ) else {
+        return Err(Diagnostic::error(
+            "Cannot import",
+            format!(
+                "{}@{digest} was not made by ep_database_image (its manifest has no \
+                 {DATA_FINGERPRINT_ANNOTATION} annotation).",
+                target.repo
+            ),
+        )
+        .into());
+    };
+    let tags = tags_pointing_at(&target.client, &target.repo, digest.as_str()).await?;
+    let uri = format!(
+        "{}/{}@{digest}",
+        target.repo.registry, target.repo.repository
+    );
+    Ok(DatabaseImageModel {
+        repository,
+        tags: Some(tags),
+        base: String::new(),
+        keep_on_destroy: None,
+        deployment_package: String::new(),
+        environment,
+        schema_name: None,
+        database_username: None,
+        database_password: String::new(),
+        extra_properties: None,
+        data_directory: None,
+        data_uid: None,
+        data_gid: None,
+        server_binary: None,
+        install_db_binary: None,
+        client_binary: None,
+        id: Some(uri.clone()),
+        digest: Some(digest.to_string()),
+        image_uri: Some(uri),
+        data_fingerprint: Some(fp),
+        server_version: annotation(SERVER_VERSION_ANNOTATION),
+    })
+}
