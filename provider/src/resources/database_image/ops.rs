@@ -1,7 +1,5 @@
 //! Refresh, delete and import of `ep_database_image`: what the registry says.
 
-use ep_imagebuild::digest::Digest;
-use ep_imagebuild::registry::media_types;
 use serde_json::Value as Json;
 
 use super::apply::{
@@ -12,7 +10,7 @@ use crate::framework::{Diagnostic, Diagnostics, Op};
 use crate::resources::image::access::registry_diag;
 use crate::resources::image::apply::target_for;
 use crate::resources::image::delete::remove_image;
-use crate::resources::image::read::tags_pointing_at;
+use crate::resources::image::read::{fetch_for_import, tags_pointing_at};
 use crate::resources::image::repository::EcrRepository;
 use crate::resources::provider::ProviderData;
 
@@ -83,32 +81,7 @@ pub async fn delete(
 /// every other input left null (the package, the password and the base are
 /// not in the image).
 pub async fn import(data: &ProviderData, id: &str) -> Result<DatabaseImageModel, Diagnostics> {
-    let bad = || {
-        Diagnostics::from(Diagnostic::error(
-            "Invalid import ID",
-            format!("{id:?} is not `registry/repository@sha256:<digest>`."),
-        ))
-    };
-    let (name, digest) = id.split_once('@').ok_or_else(bad)?;
-    let digest: Digest = digest.parse().map_err(|_| bad())?;
-    let (host, path) = name.split_once('/').ok_or_else(bad)?;
-    let repository = if host.contains(".dkr.ecr.") {
-        path.to_owned()
-    } else {
-        name.to_owned()
-    };
-    let target = target_for(data, &repository).await?;
-    let fetched = target
-        .client
-        .get_manifest(&target.repo, digest.as_str(), &media_types::ALL_MANIFESTS)
-        .await
-        .map_err(|e| registry_diag("Could not read the image", &e))?
-        .ok_or_else(|| {
-            Diagnostics::from(Diagnostic::error(
-                "Image not found",
-                format!("{}@{digest} does not exist.", target.repo),
-            ))
-        })?;
+    let (repository, target, digest, fetched) = fetch_for_import(data, id).await?;
     let doc: Json = serde_json::from_slice(&fetched.bytes).map_err(|e| {
         Diagnostics::from(Diagnostic::error(
             "The registry returned an invalid manifest",

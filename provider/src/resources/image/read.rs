@@ -1,12 +1,12 @@
 //! Refresh and import of `ep_image`: what the registry says exists.
 
 use ep_imagebuild::digest::Digest;
-use ep_imagebuild::registry::{media_types, RegistryClient, RepoRef};
+use ep_imagebuild::registry::{media_types, FetchedManifest, RegistryClient, RepoRef};
 
 use crate::framework::{Diagnostic, Diagnostics};
 use crate::resources::provider::ProviderData;
 
-use super::access::registry_diag;
+use super::access::{registry_diag, Target};
 use super::apply::target_for;
 use super::model::ImageModel;
 
@@ -71,32 +71,7 @@ pub async fn refresh(
 /// Import from `registry/repository@sha256:…`: the registry's view, with
 /// every input it cannot tell left null.
 pub async fn import(data: &ProviderData, id: &str) -> Result<ImageModel, Diagnostics> {
-    let bad = || {
-        Diagnostics::from(Diagnostic::error(
-            "Invalid import ID",
-            format!("{id:?} is not `registry/repository@sha256:<digest>`."),
-        ))
-    };
-    let (name, digest) = id.split_once('@').ok_or_else(bad)?;
-    let digest: Digest = digest.parse().map_err(|_| bad())?;
-    let (host, path) = name.split_once('/').ok_or_else(bad)?;
-    let repository = if host.contains(".dkr.ecr.") {
-        path.to_owned()
-    } else {
-        name.to_owned()
-    };
-    let target = target_for(data, &repository).await?;
-    let fetched = target
-        .client
-        .get_manifest(&target.repo, digest.as_str(), &media_types::ALL_MANIFESTS)
-        .await
-        .map_err(|e| registry_diag("Could not read the image", &e))?
-        .ok_or_else(|| {
-            Diagnostics::from(Diagnostic::error(
-                "Image not found",
-                format!("{}@{digest} does not exist.", target.repo),
-            ))
-        })?;
+    let (repository, target, digest, fetched) = fetch_for_import(data, id).await?;
     let details = super::manifest::describe(&target, &fetched).await?;
     let tags = tags_pointing_at(&target.client, &target.repo, digest.as_str()).await?;
     let uri = format!(
@@ -137,4 +112,40 @@ pub async fn import(data: &ProviderData, id: &str) -> Result<ImageModel, Diagnos
         source_fingerprint: details.input_fingerprint,
         layers: Some(details.layers),
     })
+}
+
+/// Parses an import ID `registry/repository@sha256:…` and fetches that
+/// manifest: what every image resource's import starts from. Returns the
+/// repository as the configuration names it.
+pub(crate) async fn fetch_for_import(
+    data: &ProviderData,
+    id: &str,
+) -> Result<(String, Target, Digest, FetchedManifest), Diagnostics> {
+    let bad = || {
+        Diagnostics::from(Diagnostic::error(
+            "Invalid import ID",
+            format!("{id:?} is not `registry/repository@sha256:<digest>`."),
+        ))
+    };
+    let (name, digest) = id.split_once('@').ok_or_else(bad)?;
+    let digest: Digest = digest.parse().map_err(|_| bad())?;
+    let (host, path) = name.split_once('/').ok_or_else(bad)?;
+    let repository = if host.contains(".dkr.ecr.") {
+        path.to_owned()
+    } else {
+        name.to_owned()
+    };
+    let target = target_for(data, &repository).await?;
+    let fetched = target
+        .client
+        .get_manifest(&target.repo, digest.as_str(), &media_types::ALL_MANIFESTS)
+        .await
+        .map_err(|e| registry_diag("Could not read the image", &e))?
+        .ok_or_else(|| {
+            Diagnostics::from(Diagnostic::error(
+                "Image not found",
+                format!("{}@{digest} does not exist.", target.repo),
+            ))
+        })?;
+    Ok((repository, target, digest, fetched))
 }
