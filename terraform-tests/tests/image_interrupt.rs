@@ -15,9 +15,15 @@ fn ctrl_c_during_a_build_stops_promptly_and_the_next_apply_builds() {
     let env = TestEnv::get();
     let tmp = tempfile::tempdir().expect("tempdir");
     let package = tmp.path().join("package.zip");
-    // Big enough that building and pushing cortex takes seconds.
+    // Big enough that building and pushing cortex takes seconds, and new
+    // content every run: a package built before would come from the
+    // builder's cache and the registry in about a second.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(31);
     let opts = SynthOptions {
-        seed: 31,
+        seed,
         target_size: 120 << 20,
         ..SynthOptions::default()
     };
