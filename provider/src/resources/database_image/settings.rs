@@ -10,7 +10,9 @@ use crate::datapop::Secret;
 use crate::framework::model::Field;
 use crate::framework::{AttrPath, Diagnostic, Diagnostics, Known, Phase, Planning};
 use crate::resources::image::args::{parse_base, split_repository, valid_tag, BaseArg};
-use crate::resources::rds_snapshot::settings::{DEFAULT_APP_USER, DEFAULT_SCHEMA};
+use crate::resources::rds_snapshot::settings::{
+    check_tool_account, DEFAULT_APP_USER, DEFAULT_SCHEMA,
+};
 
 /// Default data directory in the image.
 pub const DEFAULT_DATA_DIRECTORY: &str = "/var/lib/mysql";
@@ -94,10 +96,6 @@ fn err(d: &mut Diagnostics, attr: &str, summary: &str, detail: String) {
     d.push(Diagnostic::error(summary, detail).at(AttrPath::root(attr)));
 }
 
-fn valid_mysql_identifier(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// Checks whatever is known of the configuration (the package is checked
 /// separately, off the async threads).
 pub fn validate(c: &DatabaseImageModel<Planning>) -> Diagnostics {
@@ -134,36 +132,12 @@ pub fn validate(c: &DatabaseImageModel<Planning>) -> Diagnostics {
             );
         }
     }
-    if let Some(s) = c.schema_name.present() {
-        if !valid_mysql_identifier(s, 64) {
-            err(
-                &mut d,
-                "schema_name",
-                "Invalid schema name",
-                format!("{s:?}: 1 to 64 letters, digits or underscores."),
-            );
-        }
-    }
-    if let Some(u) = c.database_username.present() {
-        if !valid_mysql_identifier(u, 32) {
-            err(
-                &mut d,
-                "database_username",
-                "Invalid database user name",
-                format!("{u:?}: 1 to 32 letters, digits or underscores."),
-            );
-        }
-    }
-    if let Known::Known(pw) = &c.database_password {
-        if pw.is_empty() || pw.chars().any(char::is_control) {
-            err(
-                &mut d,
-                "database_password",
-                "Invalid database password",
-                "It must not be empty or contain control characters (line breaks).".into(),
-            );
-        }
-    }
+    check_tool_account(
+        &mut d,
+        c.schema_name.present().map(String::as_str),
+        c.database_username.present().map(String::as_str),
+        c.database_password.get().map(String::as_str),
+    );
     if let Some(dir) = c.data_directory.present() {
         let ok = dir.starts_with('/')
             && dir.len() > 1

@@ -104,6 +104,47 @@ fn valid_mysql_identifier(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Checks of the schema, application user and password the Data Population
+/// tool creates, shared by every resource that runs it (`None`: not known yet,
+/// or not set).
+pub(crate) fn check_tool_account(
+    d: &mut Diagnostics,
+    schema_name: Option<&str>,
+    database_username: Option<&str>,
+    database_password: Option<&str>,
+) {
+    if let Some(s) = schema_name {
+        if !valid_mysql_identifier(s, 64) {
+            err(
+                d,
+                "schema_name",
+                "Invalid schema name",
+                format!("{s:?}: 1 to 64 letters, digits or underscores."),
+            );
+        }
+    }
+    if let Some(u) = database_username {
+        if !valid_mysql_identifier(u, 32) {
+            err(
+                d,
+                "database_username",
+                "Invalid database user name",
+                format!("{u:?}: 1 to 32 letters, digits or underscores."),
+            );
+        }
+    }
+    if let Some(pw) = database_password {
+        if pw.is_empty() || pw.chars().any(char::is_control) {
+            err(
+                d,
+                "database_password",
+                "Invalid database password",
+                "It must not be empty or contain control characters (line breaks).".into(),
+            );
+        }
+    }
+}
+
 /// Checks whatever is known of the configuration.
 pub fn validate(c: &SnapshotModel<Planning>) -> Diagnostics {
     let mut d = Diagnostics::new();
@@ -195,36 +236,12 @@ pub fn validate(c: &SnapshotModel<Planning>) -> Diagnostics {
             );
         }
     }
-    if let Some(s) = c.schema_name.present() {
-        if !valid_mysql_identifier(s, 64) {
-            err(
-                &mut d,
-                "schema_name",
-                "Invalid schema name",
-                format!("{s:?}: 1 to 64 letters, digits or underscores."),
-            );
-        }
-    }
-    if let Some(u) = c.database_username.present() {
-        if !valid_mysql_identifier(u, 32) {
-            err(
-                &mut d,
-                "database_username",
-                "Invalid database user name",
-                format!("{u:?}: 1 to 32 letters, digits or underscores."),
-            );
-        }
-    }
-    if let Known::Known(pw) = &c.database_password {
-        if pw.is_empty() || pw.chars().any(char::is_control) {
-            err(
-                &mut d,
-                "database_password",
-                "Invalid database password",
-                "It must not be empty or contain control characters (line breaks).".into(),
-            );
-        }
-    }
+    check_tool_account(
+        &mut d,
+        c.schema_name.present().map(String::as_str),
+        c.database_username.present().map(String::as_str),
+        c.database_password.get().map(String::as_str),
+    );
     if let Some(r) = c.runner.present() {
         if r != "local" {
             err(
