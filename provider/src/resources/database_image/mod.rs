@@ -24,7 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::provider::ProviderData;
-use super::rds_snapshot::settings::validate_package;
+use super::rds_snapshot::settings::validate_known_package;
 use crate::framework::{
     Diagnostics, Known, Op, Operation, Plan, Planning, Schema, TimeoutDefaults, TypedResource,
 };
@@ -64,15 +64,7 @@ impl TypedResource for DatabaseImage {
 
     async fn validate(&self, config: &DatabaseImageModel<Planning>) -> Diagnostics {
         let mut d = settings::validate(config);
-        if let Known::Known(pkg) = &config.deployment_package {
-            let pkg = pkg.clone();
-            let env = config.environment.get().cloned();
-            match tokio::task::spawn_blocking(move || validate_package(&pkg, env.as_deref())).await
-            {
-                Ok(more) => d.extend(more),
-                Err(e) => d.error("Cannot check the deployment package", e.to_string()),
-            }
-        }
+        d.extend(validate_known_package(&config.deployment_package, &config.environment).await);
         d
     }
 

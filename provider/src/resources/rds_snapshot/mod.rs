@@ -130,18 +130,9 @@ impl TypedResource for RdsSnapshot {
 
     async fn validate(&self, config: &SnapshotModel<Planning>) -> Diagnostics {
         let mut d = settings::validate(config);
-        if let Known::Known(pkg) = &config.deployment_package {
-            let pkg = pkg.clone();
-            let env = config.environment.get().cloned();
-            match tokio::task::spawn_blocking(move || {
-                settings::validate_package(&pkg, env.as_deref())
-            })
-            .await
-            {
-                Ok(more) => d.extend(more),
-                Err(e) => d.error("Cannot check the deployment package", e.to_string()),
-            }
-        }
+        d.extend(
+            settings::validate_known_package(&config.deployment_package, &config.environment).await,
+        );
         d
     }
 

@@ -273,6 +273,24 @@ pub fn validate(c: &SnapshotModel<Planning>) -> Diagnostics {
 }
 
 /// Checks the package against the environment (blocking: reads central directories).
+/// [`validate_package`] for a configuration at validate time, off the async
+/// threads (it reads the package's central directories): nothing to check
+/// while the package path is unknown.
+pub async fn validate_known_package(
+    package: &Known<String>,
+    environment: &Known<String>,
+) -> Diagnostics {
+    let Known::Known(pkg) = package else {
+        return Diagnostics::new();
+    };
+    let (pkg, env) = (pkg.clone(), environment.get().cloned());
+    tokio::task::spawn_blocking(move || validate_package(&pkg, env.as_deref()))
+        .await
+        .unwrap_or_else(|e| {
+            Diagnostic::error("Cannot check the deployment package", e.to_string()).into()
+        })
+}
+
 pub fn validate_package(package: &str, environment: Option<&str>) -> Diagnostics {
     let mut d = Diagnostics::new();
     let pkg = match DeploymentPackage::open(Path::new(package)) {
