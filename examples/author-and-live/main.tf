@@ -68,6 +68,12 @@ variable "broker_password" {
   sensitive   = true
 }
 
+variable "broker_password_version" {
+  description = "Bump it when broker_password changes: the password is write-only, so Terraform cannot see it change."
+  type        = number
+  default     = 1
+}
+
 variable "master_username" {
   description = "Master user of the temporary instances (null: the default)."
   type        = string
@@ -200,8 +206,9 @@ resource "ep_deployment" "env" {
     }
     broker {
       user {
-        username = "ep"
-        password = var.broker_password
+        username            = "ep"
+        password_wo         = var.broker_password
+        password_wo_version = var.broker_password_version
       }
     }
   }
@@ -215,8 +222,9 @@ resource "ep_deployment" "env" {
     }
     broker {
       user {
-        username = "ep"
-        password = var.broker_password
+        username            = "ep"
+        password_wo         = var.broker_password
+        password_wo_version = var.broker_password_version
       }
     }
   }

@@ -25,6 +25,12 @@ variable "aws_endpoint" {
   default     = null
 }
 
+variable "repository" {
+  description = "ECR repository of the Cortex image."
+  type        = string
+  default     = "ep/cortex"
+}
+
 variable "registry_endpoint" {
   description = "Address of the registry behind an emulated ECR (null for real ECR)."
   type        = string
@@ -53,7 +59,7 @@ data "ep_deployment_package" "release" {
 data "ep_caller_identity" "current" {}
 
 resource "ep_image" "cortex" {
-  repository         = "ep/cortex"
+  repository         = var.repository
   create_repository  = true
   tags               = [data.ep_deployment_package.release.version]
   deployment_package = data.ep_deployment_package.release.path

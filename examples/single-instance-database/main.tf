@@ -4,8 +4,8 @@
 # Terraform) is populated by the package's Data Population tool, shut down,
 # and its data directory pushed as one layer on a MariaDB base image.
 #
-# The ECR repository must exist (aws_ecr_repository, or ep_image with
-# create_repository). Apply with an emulated ECR:
+# The ECR repository is created (and removed on destroy when empty). Apply
+# with an emulated ECR:
 #
 #   terraform apply -var deployment_package=... -var base=dir:/path/to/rootfs \
 #     -var aws_endpoint=http://127.0.0.1:5000 -var registry_endpoint=http://127.0.0.1:5002
@@ -78,6 +78,7 @@ resource "ep_database_image" "db" {
   for_each = var.environments
 
   repository         = "${var.repository_prefix}/mysql"
+  create_repository  = true
   tags               = ["${each.key}-${data.ep_deployment_package.release.version}"]
   base               = var.base
   deployment_package = var.deployment_package

@@ -18,7 +18,7 @@ use ep_imagebuild::synthetic::{self, SynthOptions};
 #[derive(Debug, Parser)]
 #[command(
     name = "ep-imagebuild",
-    version,
+    version = ep_imagebuild::build_info::version_line(),
     about = "Daemonless, reproducible OCI image builder for Elastic Path deployment packages"
 )]
 struct Cli {

@@ -368,3 +368,67 @@ fn unknown_service_bad_tag_and_bad_reference_are_refused() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("invalid image reference"), "{stderr}");
 }
+
+/// A plain directory as the build context: an image of tools (no package, no
+/// service), its files where the layer puts them with their modes; the same
+/// context twice gives the same digest; a service from a context is refused.
+#[test]
+fn a_plain_context_builds_an_image_of_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("bin")).unwrap();
+    std::fs::write(ctx.join("bin/tool"), b"#!/bin/sh\necho tool\n").unwrap();
+    let build = |out: &str| {
+        let o = bin()
+            .arg("build")
+            .arg("--context")
+            .arg(&ctx)
+            .args([
+                "--layer",
+                "bin/*:/usr/local/bin/:755",
+                "--tag",
+                "t",
+                "--json",
+            ])
+            .arg("--work-dir")
+            .arg(dir.path().join("work"))
+            .arg("--oci-layout")
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        report["manifest_digest"].as_str().unwrap().to_owned()
+    };
+    let first = build("a");
+    assert_eq!(first, build("b"), "reproducible");
+    let unpacked = dir.path().join("unpacked");
+    let o = Command::new("umoci")
+        .args(["raw", "unpack", "--rootless", "--image"])
+        .arg(format!("{}:t", dir.path().join("a").display()))
+        .arg(&unpacked)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tool = unpacked.join("usr/local/bin/tool");
+    assert_eq!(std::fs::read(&tool).unwrap(), b"#!/bin/sh\necho tool\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&tool).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    let o = bin()
+        .arg("build")
+        .arg("--context")
+        .arg(&ctx)
+        .args(["--service", "cortex", "--oci-layout"])
+        .arg(dir.path().join("c"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -14,7 +14,11 @@ not from Consul's source. It serves, on 127.0.0.1:
 
 Usage: consul_double.py --port 8500 [--token-file F | env CONSUL_DOUBLE_TOKEN] [--txn-max-ops 64|128]
        [--max-body-bytes 524288] [--datacenter dc1] [--state-file F] [--reject-query-token]
-       [--tls-cert CERT.pem --tls-key KEY.pem]
+       [--namespaces] [--tls-cert CERT.pem --tls-key KEY.pem]
+
+With --namespaces it behaves as Consul Enterprise: `?ns=` on /v1/kv and `Namespace` in each txn KV
+operation select separate keyspaces (default `default`; every namespace exists). Without it, both
+are refused with 400, as Consul CE refuses `?ns=`.
 
 See docs/testenv.md ("Consul test double") for the exact behaviour and where it knowingly
 differs from Consul.
@@ -55,6 +59,13 @@ KV_VERBS = {
     "delete-tree",
 }
 WRITE_VERBS = {"set", "cas", "delete", "delete-cas", "delete-tree"}
+DEFAULT_NS = "default"
+ENTERPRISE_ONLY = "Namespaces are a Consul Enterprise feature"
+
+
+def ikey(ns: str, key: str) -> str:
+    """The store's own key: namespaces are separate keyspaces."""
+    return f"{ns}\x00{key}"
 
 
 class HttpError(Exception):
@@ -128,10 +139,11 @@ class Store:
                 saved = json.load(f)
             self.index = int(saved["index"])
             self.tombstones = {k: int(v) for k, v in saved.get("tombstones", {}).items()}
-            for key, e in saved["entries"].items():
+            for e in saved["entries"]:
                 e = dict(e)
                 e["Value"] = base64.b64decode(e["Value"]) if e["Value"] is not None else None
-                self.entries[key] = e
+                e.setdefault("Namespace", DEFAULT_NS)
+                self.entries[ikey(e["Namespace"], e["Key"])] = e
 
     # All methods below are called with self.cond held.
 
@@ -141,15 +153,19 @@ class Store:
         data = {
             "index": self.index,
             "tombstones": self.tombstones,
-            "entries": {k: entry_json(e) for k, e in self.entries.items()},
+            "entries": [entry_json(e, with_ns=True) for e in self.entries.values()],
         }
         tmp = f"{self.state_file}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, sort_keys=True)
         os.replace(tmp, self.state_file)
 
-    def prefix_index(self, prefix: str) -> int:
+    def get(self, ns: str, key: str) -> dict | None:
+        return self.entries.get(ikey(ns, key))
+
+    def prefix_index(self, ns: str, prefix: str) -> int:
         """X-Consul-Index of a recursive read: the latest change under the prefix."""
+        prefix = ikey(ns, prefix)
         idx = 0
         for key, e in self.entries.items():
             if key.startswith(prefix):
@@ -159,12 +175,17 @@ class Store:
                 idx = max(idx, t)
         return idx or self.index
 
-    def under(self, prefix: str) -> list[dict]:
-        return [self.entries[k] for k in sorted(self.entries) if k.startswith(prefix)]
+    def under(self, ns: str | None, prefix: str) -> list[dict]:
+        """Entries under `prefix` in `ns` (every namespace when None), sorted."""
+        found = [e for e in self.entries.values() if e["Key"].startswith(prefix)]
+        if ns is not None:
+            found = [e for e in found if e["Namespace"] == ns]
+        return sorted(found, key=lambda e: (e["Namespace"], e["Key"]))
 
-    def put(self, key: str, value: bytes, flags: int, idx: int) -> dict:
-        old = self.entries.get(key)
+    def put(self, ns: str, key: str, value: bytes, flags: int, idx: int) -> dict:
+        old = self.get(ns, key)
         entry = {
+            "Namespace": ns,
             "Key": key,
             "Value": value,
             "Flags": flags,
@@ -173,21 +194,21 @@ class Store:
             "LockIndex": old["LockIndex"] if old else 0,
             "Session": None,
         }
-        self.entries[key] = entry
-        self.tombstones.pop(key, None)
+        self.entries[ikey(ns, key)] = entry
+        self.tombstones.pop(ikey(ns, key), None)
         return entry
 
-    def delete(self, key: str, idx: int) -> None:
-        if self.entries.pop(key, None) is not None:
-            self.tombstones[key] = idx
+    def delete(self, ns: str, key: str, idx: int) -> None:
+        if self.entries.pop(ikey(ns, key), None) is not None:
+            self.tombstones[ikey(ns, key)] = idx
 
-    def delete_tree(self, prefix: str, idx: int) -> None:
-        for key in [k for k in self.entries if k.startswith(prefix)]:
-            self.delete(key, idx)
+    def delete_tree(self, ns: str, prefix: str, idx: int) -> None:
+        for e in self.under(ns, prefix):
+            self.delete(ns, e["Key"], idx)
 
 
-def entry_json(e: dict, *, with_value: bool = True) -> dict:
-    """An entry as Consul serialises it (Value base64 or null)."""
+def entry_json(e: dict, *, with_value: bool = True, with_ns: bool = False) -> dict:
+    """An entry as Consul serialises it (Value base64 or null); Enterprise adds its Namespace."""
     out = {
         "LockIndex": e["LockIndex"],
         "Key": e["Key"],
@@ -200,6 +221,8 @@ def entry_json(e: dict, *, with_value: bool = True) -> dict:
     }
     if e.get("Session"):
         out["Session"] = e["Session"]
+    if with_ns:
+        out["Namespace"] = e["Namespace"]
     return out
 
 
@@ -215,11 +238,11 @@ class Faults:
         self.clear_race()
 
     def clear_race(self) -> None:
-        self.race: tuple[str, bytes] | None = None
+        self.race: tuple[str, bytes, str] | None = None
         self.race_after = 0
         self.race_match = ""
 
-    def take_race(self, request_line: str) -> tuple[str, bytes] | None:
+    def take_race(self, request_line: str) -> tuple[str, bytes, str] | None:
         """The write another client makes just before this request, if any (once)."""
         with self.lock:
             if self.race is None or (self.race_match and self.race_match not in request_line):
@@ -264,6 +287,7 @@ class Double:
         self.txn_max_ops = args.txn_max_ops
         self.max_body = args.max_body_bytes
         self.reject_query_token = args.reject_query_token
+        self.namespaces = args.namespaces
         self.store = Store(args.state_file)
         self.faults = Faults()
         self.requests = 0
@@ -366,6 +390,13 @@ class Handler(BaseHTTPRequestHandler):
             # Consul's answer for a secret it does not know.
             raise HttpError(403, "ACL not found")
 
+    def namespace(self, q: dict[str, str]) -> str:
+        """The namespace a KV request names with ?ns= (Enterprise only)."""
+        ns = q.get("ns", "")
+        if ns and not self.double.namespaces:
+            raise HttpError(400, f'Invalid query parameter: "ns" - {ENTERPRISE_ONLY}')
+        return ns or DEFAULT_NS
+
     def check_dc(self, q: dict[str, str]) -> None:
         dc = q.get("dc")
         if dc and dc != self.double.datacenter:
@@ -415,7 +446,7 @@ class Handler(BaseHTTPRequestHandler):
                 st = self.double.store
                 with st.cond:
                     st.index += 1
-                    st.put(race[0], race[1], 0, st.index)
+                    st.put(race[2], race[0], race[1], 0, st.index)
                     st.save()
                     st.cond.notify_all()
             self.double.requests += 1
@@ -461,20 +492,22 @@ class Handler(BaseHTTPRequestHandler):
         keys_only = "keys" in q
         recurse = "recurse" in q or keys_only
         validate_key(key, allow_empty=recurse)
+        ns = self.namespace(q)
+        ens = self.double.namespaces
         st = self.double.store
         with st.cond:
             if "index" in q:
                 want = parse_uint("index", q["index"])
                 deadline = time.monotonic() + parse_wait(q.get("wait"))
                 while True:
-                    cur = st.prefix_index(key) if recurse else st.index
+                    cur = st.prefix_index(ns, key) if recurse else st.index
                     left = deadline - time.monotonic()
                     if cur > want or left <= 0:
                         break
                     st.cond.wait(left)
             if recurse:
-                idx = st.prefix_index(key)
-                found = st.under(key)
+                idx = st.prefix_index(ns, key)
+                found = st.under(ns, key)
                 hdr = {"X-Consul-Index": idx, "X-Consul-KnownLeader": "true", "X-Consul-LastContact": 0}
                 if not found:
                     self.send_body(404, b"", "text/plain", hdr)
@@ -492,17 +525,17 @@ class Handler(BaseHTTPRequestHandler):
                             out.append(k)
                     self.send_json(200, out, hdr)
                     return
-                self.send_json(200, [entry_json(e) for e in found], hdr)
+                self.send_json(200, [entry_json(e, with_ns=ens) for e in found], hdr)
                 return
             hdr = {"X-Consul-Index": st.index, "X-Consul-KnownLeader": "true", "X-Consul-LastContact": 0}
-            e = st.entries.get(key)
+            e = st.get(ns, key)
             if e is None:
                 self.send_body(404, b"", "text/plain", hdr)
                 return
             if "raw" in q:
                 self.send_body(200, e["Value"] or b"", "text/plain", {**hdr, "X-Content-Type-Options": "nosniff"})
                 return
-            self.send_json(200, [entry_json(e)], hdr)
+            self.send_json(200, [entry_json(e, with_ns=ens)], hdr)
 
     def kv_put(self, key: str, q: dict[str, str]) -> None:
         validate_key(key, allow_empty=False)
@@ -510,17 +543,18 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(400, "sessions (?acquire, ?release) are not implemented by the Consul double")
         flags = parse_uint("flags", q["flags"]) if "flags" in q else 0
         cas = parse_uint("cas", q["cas"]) if "cas" in q else None
+        ns = self.namespace(q)
         body = self.read_body(self.double.max_body)
         st = self.double.store
         with st.cond:
-            old = st.entries.get(key)
+            old = st.get(ns, key)
             if cas is not None:
                 ok = old is None if cas == 0 else (old is not None and old["ModifyIndex"] == cas)
                 if not ok:
                     self.send_json(200, False)
                     return
             st.index += 1
-            st.put(key, body, flags, st.index)
+            st.put(ns, key, body, flags, st.index)
             st.save()
             st.cond.notify_all()
         self.send_json(200, True)
@@ -531,10 +565,11 @@ class Handler(BaseHTTPRequestHandler):
         cas = parse_uint("cas", q["cas"]) if "cas" in q else None
         if cas is not None and recurse:
             raise HttpError(400, "Conflicting flags: cas and recurse")
+        ns = self.namespace(q)
         st = self.double.store
         with st.cond:
             if cas is not None:
-                old = st.entries.get(key)
+                old = st.get(ns, key)
                 if cas == 0 or (old is not None and old["ModifyIndex"] != cas):
                     self.send_json(200, False)
                     return
@@ -544,9 +579,9 @@ class Handler(BaseHTTPRequestHandler):
                     return
             st.index += 1
             if recurse:
-                st.delete_tree(key, st.index)
+                st.delete_tree(ns, key, st.index)
             else:
-                st.delete(key, st.index)
+                st.delete(ns, key, st.index)
             st.save()
             st.cond.notify_all()
         self.send_json(200, True)
@@ -595,7 +630,14 @@ class Handler(BaseHTTPRequestHandler):
                 raise HttpError(400, f"Failed to parse body: operation {i}: Flags and Index must be unsigned")
             if verb in KV_VERBS:
                 validate_key(key, allow_empty=verb in ("get-tree", "delete-tree"))
-            parsed.append((verb, key, raw, flags, index))
+            # The namespace is per operation; /v1/txn documents no ?ns= parameter, so one on the
+            # URL changes nothing (a client relying on it would write to `default`).
+            ns = kv.get("Namespace") or ""
+            if not isinstance(ns, str):
+                raise HttpError(400, f"Failed to parse body: operation {i}: Namespace must be a string")
+            if ns and not self.double.namespaces:
+                raise HttpError(400, f"Failed to parse body: operation {i}: {ENTERPRISE_ONLY}")
+            parsed.append((verb, ns or DEFAULT_NS, key, raw, flags, index))
         st = self.double.store
         with st.cond:
             try:
@@ -608,6 +650,7 @@ class Handler(BaseHTTPRequestHandler):
     def txn_apply(self, ops: list) -> list:
         """Applies the operations to a copy; commits only if every one succeeds."""
         st = self.double.store
+        ens = self.double.namespaces
         entries = {k: dict(v) for k, v in st.entries.items()}
         tombstones = dict(st.tombstones)
         writes = any(op[0] in WRITE_VERBS for op in ops)
@@ -616,27 +659,27 @@ class Handler(BaseHTTPRequestHandler):
         saved = (st.entries, st.tombstones)
         st.entries, st.tombstones = entries, tombstones
         try:
-            for i, (verb, key, raw, flags, index) in enumerate(ops):
-                e = st.entries.get(key)
+            for i, (verb, ns, key, raw, flags, index) in enumerate(ops):
+                e = st.get(ns, key)
                 if verb == "set":
-                    results.append({"KV": entry_json(st.put(key, raw, flags, idx), with_value=False)})
+                    results.append({"KV": entry_json(st.put(ns, key, raw, flags, idx), with_value=False, with_ns=ens)})
                 elif verb == "cas":
                     ok = e is None if index == 0 else (e is not None and e["ModifyIndex"] == index)
                     if not ok:
                         raise TxnAbort(i, f'failed to set key "{key}", index is stale')
-                    results.append({"KV": entry_json(st.put(key, raw, flags, idx), with_value=False)})
+                    results.append({"KV": entry_json(st.put(ns, key, raw, flags, idx), with_value=False, with_ns=ens)})
                 elif verb == "get":
                     if e is None:
                         raise TxnAbort(i, f'key "{key}" doesn\'t exist')
-                    results.append({"KV": entry_json(e)})
+                    results.append({"KV": entry_json(e, with_ns=ens)})
                 elif verb == "get-or-empty":
                     if e is None:
                         results.append({"KV": {"LockIndex": 0, "Key": key, "Flags": 0, "Value": None,
                                                "CreateIndex": 0, "ModifyIndex": 0}})
                     else:
-                        results.append({"KV": entry_json(e)})
+                        results.append({"KV": entry_json(e, with_ns=ens)})
                 elif verb == "get-tree":
-                    results.extend({"KV": entry_json(x)} for x in st.under(key))
+                    results.extend({"KV": entry_json(x, with_ns=ens)} for x in st.under(ns, key))
                 elif verb == "check-index":
                     if e is None:
                         raise TxnAbort(i, f'key "{key}" doesn\'t exist')
@@ -644,18 +687,18 @@ class Handler(BaseHTTPRequestHandler):
                         raise TxnAbort(
                             i, f'current modify index {e["ModifyIndex"]} for key "{key}" doesn\'t match {index}'
                         )
-                    results.append({"KV": entry_json(e, with_value=False)})
+                    results.append({"KV": entry_json(e, with_value=False, with_ns=ens)})
                 elif verb == "check-not-exists":
                     if e is not None:
                         raise TxnAbort(i, f'key "{key}" exists')
                 elif verb == "delete":
-                    st.delete(key, idx)
+                    st.delete(ns, key, idx)
                 elif verb == "delete-cas":
                     if e is not None and e["ModifyIndex"] != index:
                         raise TxnAbort(i, f'failed to delete key "{key}", index is stale')
-                    st.delete(key, idx)
+                    st.delete(ns, key, idx)
                 elif verb == "delete-tree":
-                    st.delete_tree(key, idx)
+                    st.delete_tree(ns, key, idx)
                 else:
                     raise TxnAbort(i, f'unknown KV verb "{verb}"')
         except TxnAbort:
@@ -681,7 +724,7 @@ class Handler(BaseHTTPRequestHandler):
                     "Index": d.store.index,
                     "Requests": d.requests,
                     "FaultsInjected": d.faults.injected,
-                    "Entries": [entry_json(e) for e in d.store.under("")],
+                    "Entries": [entry_json(e, with_ns=True) for e in d.store.under(None, "")],
                 })
             return
         if self.command not in ("PUT", "POST"):
@@ -714,7 +757,7 @@ class Handler(BaseHTTPRequestHandler):
             key = q.get("key", "")
             validate_key(key, allow_empty=False)
             with d.faults.lock:
-                d.faults.race = (key, q.get("value", "").encode())
+                d.faults.race = (key, q.get("value", "").encode(), q.get("ns") or DEFAULT_NS)
                 d.faults.race_after = parse_uint("after", q.get("after", "0"))
                 d.faults.race_match = q.get("match", "")
         elif what == "delay":
@@ -750,6 +793,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reject-query-token", action="store_true",
                    help="refuse the deprecated ?token= query parameter (Consul still accepts it)")
     p.add_argument("--port-file", help="write the bound port here once listening")
+    p.add_argument("--namespaces", action="store_true",
+                   help="Consul Enterprise namespaces: ?ns= on KV, Namespace in txn operations")
     p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     p.add_argument("--tls-key", help="the certificate's PEM private key")
     args = p.parse_args(argv)
@@ -783,7 +828,8 @@ def main(argv: list[str] | None = None) -> int:
         os.replace(tmp, args.port_file)
     scheme = "https" if args.tls_cert else "http"
     print(f"consul-double listening on {scheme}://{args.host}:{port} (acl {'on' if token else 'off'}, "
-          f"txn max ops {args.txn_max_ops}, max body {args.max_body_bytes})", flush=True)
+          f"txn max ops {args.txn_max_ops}, max body {args.max_body_bytes}, "
+          f"namespaces {'on' if args.namespaces else 'off'})", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     try:
         srv.serve_forever(poll_interval=0.2)

@@ -30,7 +30,8 @@ import uuid
 from pathlib import Path
 
 import consul
-from consul.exceptions import ACLPermissionDenied, ClientError, ConsulException
+from consul.callback import CB
+from consul.exceptions import ACLPermissionDenied, BadRequest, ClientError, ConsulException
 
 HERE = Path(__file__).resolve().parent
 FAILED: list[str] = []
@@ -46,12 +47,12 @@ def b64(s: str) -> str:
     return base64.b64encode(s.encode()).decode()
 
 
-def start_private(tmp: Path, token: str) -> tuple[subprocess.Popen, int]:
+def start_private(tmp: Path, token: str, *extra: str) -> tuple[subprocess.Popen, int]:
     (tmp / "token").write_text(token)
     port_file = tmp / "port"
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "consul_double.py"), "--port", "0", "--port-file", str(port_file),
-         "--token-file", str(tmp / "token")],
+         "--token-file", str(tmp / "token"), *extra],
         stdout=subprocess.DEVNULL,
         stderr=open(tmp / "log", "wb"),
     )
@@ -70,6 +71,59 @@ def admin(base: str, action: str) -> None:
     req = urllib.request.Request(f"{base}/_double/{action}", method="POST", data=b"")
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
+
+
+def ns_put(c: consul.Consul, key: str, value: str, ns: str) -> bool:
+    """py-consul's kv has no namespace argument: its HTTP layer sends ?ns= as Enterprise expects."""
+    return c.http.put(CB.boolean(), f"/v1/kv/{key}", params=[("ns", ns)], data=value)
+
+
+def ns_get(c: consul.Consul, key: str, ns: str, recurse: bool = False):
+    params = [("ns", ns)] + ([("recurse", "1")] if recurse else [])
+    return c.http.get(CB.json(decode="Value"), f"/v1/kv/{key}", params=params)
+
+
+def run_namespace_checks(host: str, port: int, token: str, enterprise: bool) -> None:
+    """Namespaces: separate keyspaces on an Enterprise-like double, refused otherwise."""
+    os.environ.pop("CONSUL_HTTP_TOKEN", None)
+    c = consul.Consul(host=host, port=port, token=token)
+    c.http.session.headers["X-Consul-Token"] = token
+    p = f"ns-{uuid.uuid4().hex[:8]}/"
+    if not enterprise:
+        try:
+            ns_get(c, p + "k", "team-a")
+            check("CE: ?ns= refused", False, "accepted")
+        except (BadRequest, ClientError) as e:
+            check("CE: ?ns= refused with 400 naming Enterprise", str(e).startswith("400 ") and "Enterprise" in str(e), e)
+        try:
+            c.txn.put([{"KV": {"Verb": "set", "Key": p + "k", "Value": b64("v"), "Namespace": "team-a"}}])
+            check("CE: txn Namespace refused", False, "accepted")
+        except (BadRequest, ClientError) as e:
+            check("CE: txn Namespace refused with 400", str(e).startswith("400 "), e)
+        return
+    check("ns put team-a", ns_put(c, p + "db/host", "a.internal", "team-a") is True)
+    check("ns put team-b", ns_put(c, p + "db/host", "b.internal", "team-b") is True)
+    a = ns_get(c, p + "db/host", "team-a")
+    b = ns_get(c, p + "db/host", "team-b")
+    check("each namespace keeps its value", a[0]["Value"] == b"a.internal" and b[0]["Value"] == b"b.internal", (a, b))
+    check("entries name their namespace", a[0].get("Namespace") == "team-a", a)
+    check("the default namespace does not see them", c.kv.get(p + "db/host")[1] is None)
+    res = c.txn.put([
+        {"KV": {"Verb": "cas", "Key": p + "jms/url", "Value": b64("tcp://a:61616"), "Index": 0, "Namespace": "team-a"}},
+        {"KV": {"Verb": "check-not-exists", "Key": p + "jms/url", "Namespace": "team-b"}},
+    ])
+    check("txn operations write to their own namespace", res.get("Errors") is None, res)
+    check("txn write landed in team-a", ns_get(c, p + "jms/url", "team-a")[0]["Value"] == b"tcp://a:61616")
+    check("txn write not in team-b", ns_get(c, p + "jms/url", "team-b") is None)
+    # /v1/txn documents only ?dc=: a ?ns= on its URL must not redirect the operations.
+    c.http.put(CB.json(), "/v1/txn", params=[("ns", "team-b")],
+               data=json.dumps([{"KV": {"Verb": "set", "Key": p + "url-ns", "Value": b64("x")}}]))
+    check("?ns= on /v1/txn is not the operations' namespace",
+          ns_get(c, p + "url-ns", "team-b") is None and c.kv.get(p + "url-ns")[1] is not None)
+    tree = ns_get(c, p, "team-a", recurse=True)
+    check("recurse stays in its namespace", [e["Key"] for e in tree] == [p + "db/host", p + "jms/url"], tree)
+    check("delete in one namespace", c.http.delete(CB.boolean(), f"/v1/kv/{p}", params=[("ns", "team-a"), ("recurse", "1")]))
+    check("the other namespace is untouched", ns_get(c, p + "db/host", "team-b")[0]["Value"] == b"b.internal")
 
 
 def run_checks(host: str, port: int, token: str, private: bool) -> None:
@@ -278,11 +332,20 @@ def main() -> int:
             token = secrets.token_hex(16)
             proc, port = start_private(Path(tmp), token)
             try:
+                run_namespace_checks("127.0.0.1", port, token, enterprise=False)
                 run_checks("127.0.0.1", port, token, private=True)
             finally:
                 if proc.poll() is None:
                     proc.terminate()
                     proc.wait(10)
+        with tempfile.TemporaryDirectory() as tmp:
+            token = secrets.token_hex(16)
+            proc, port = start_private(Path(tmp), token, "--namespaces")
+            try:
+                run_namespace_checks("127.0.0.1", port, token, enterprise=True)
+            finally:
+                proc.terminate()
+                proc.wait(10)
     print(f"consul double check: {'all ok' if not FAILED else 'FAILED: ' + ', '.join(FAILED)}")
     return 1 if FAILED else 0
 

@@ -68,6 +68,9 @@ pub struct ConsulDoubleOptions {
     pub reject_query_token: bool,
     /// Listen on this port instead of a free one (to restart a stopped double where it was).
     pub port: Option<u16>,
+    /// Behave as Consul Enterprise with namespaces: `?ns=` on KV requests and
+    /// `Namespace` in transaction operations select a keyspace (refused otherwise).
+    pub namespaces: bool,
     /// Serve HTTPS with this PEM certificate and key. [`ConsulDouble::request`] and the
     /// admin helpers speak plain HTTP, so they do not work on such a double.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -244,6 +247,9 @@ impl ConsulDouble {
         }
         if opts.reject_query_token {
             cmd.arg("--reject-query-token");
+        }
+        if opts.namespaces {
+            cmd.arg("--namespaces");
         }
         if let Some((cert, key)) = &opts.tls {
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);

@@ -176,6 +176,7 @@ pub fn provider_block(aws: &str, registry: Option<&str>) -> String {
     mq  = "{aws}"
     ssm = "{aws}"
     sts = "{aws}"
+    logs = "{aws}"
 {registry}  }}
 }}
 "#

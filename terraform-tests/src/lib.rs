@@ -18,6 +18,9 @@ pub mod env;
 pub mod mariadb;
 pub mod moto;
 mod scenario;
+pub mod schema_docs;
+pub mod static_server;
+pub mod tls;
 mod workdir;
 
 pub use env::TestEnv;

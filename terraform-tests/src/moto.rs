@@ -74,14 +74,14 @@ impl PrivateMoto {
         crate::env::provider_block(&self.endpoint(), None)
     }
 
-    /// Runs a Python snippet with `rds`, `ecs`, `mq`, `ssm` and `ec2` boto3 clients
+    /// Runs a Python snippet with `rds`, `ecs`, `mq`, `ssm`, `ec2` and `ecr` boto3 clients
     /// bound to this moto; what it prints as JSON (`print(json.dumps(…))`)
     /// is returned.
     pub fn boto3(&self, script: &str) -> Result<serde_json::Value, MotoError> {
         let prelude = format!(
             "import json, boto3\n\
              kw = dict(endpoint_url='{}', region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\n\
-             rds, ecs, mq, ssm, ec2 = (boto3.client(s, **kw) for s in ('rds', 'ecs', 'mq', 'ssm', 'ec2'))\n",
+             rds, ecs, mq, ssm, ec2, ecr = (boto3.client(s, **kw) for s in ('rds', 'ecs', 'mq', 'ssm', 'ec2', 'ecr'))\n",
             self.endpoint()
         );
         let out = Command::new(tools_python())

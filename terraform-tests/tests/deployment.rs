@@ -312,14 +312,19 @@ fn author_and_live_create_roll_one_image_move_a_database_repair_import_and_destr
             let gone = old["author"].clone();
             assert!(!instances.as_array().is_some_and(|a| a.contains(&gone)), "old database deleted: {instances}");
         })
-        // Broker users change: created, updated, rebooted; the plan said so.
+        // Broker users change: created (one with a write-only password), updated, rebooted.
         .step(
             config(&aws, &name, &image('b'), "author-2").replace(
                 "password = \"broker-password-1\"\n      }",
-                "password = \"broker-password-3\"\n      }\n      user {\n        username = \"ops\"\n        password = \"broker-password-4\"\n      }",
+                "password = \"broker-password-3\"\n      }\n      user {\n        username = \"ops\"\n        password_wo = \"broker-password-4\"\n        password_wo_version = 1\n      }",
             ),
             move |wd| {
                 let v = wd.resource_values("ep_deployment.demo");
+                // The write-only password reached Amazon MQ (the user exists) and no state.
+                let ops = &v["author"]["broker"]["user"][1];
+                assert_eq!(ops["username"], "ops", "{v:#}");
+                assert_eq!(ops["password_wo"], Value::Null);
+                assert_eq!(ops["password_wo_version"], 1);
                 let users = a5.query(&format!(
                     "print(json.dumps(sorted(u['Username'] for u in mq.list_users(BrokerId='{}')['Users'])))\n",
                     v["brokers"]["author"].as_str().unwrap_or_default()

@@ -231,3 +231,67 @@ fn single_instance_database_example_builds_author_and_live() {
     let out = run(&["destroy", "-auto-approve", "-no-color"]);
     assert_eq!(out.code, 0, "{}", out.all());
 }
+
+/// The single-instance example end to end: the service images and the
+/// database image (the package's tool run against the machine's MariaDB)
+/// pushed to the local registry behind a private moto's ECR, and the one
+/// ECS task running them all on a cluster made as a user's would be.
+#[test]
+fn single_instance_example_terraform_test() {
+    use ep_terraform_tests::consul::{ConsulDouble, ConsulDoubleOptions};
+    use ep_terraform_tests::moto::PrivateMoto;
+
+    let env = TestEnv::get();
+    let moto = PrivateMoto::start(&[("MOTO_ECS_SERVICE_RUNNING", "1")]).expect("moto");
+    let cluster = moto
+        .boto3("print(json.dumps(ecs.create_cluster(clusterName='dev-hosts')['cluster']['clusterArn']))\n")
+        .expect("cluster");
+    let tmp = tempfile::tempdir().unwrap();
+    let package = tmp.path().join("package.zip");
+    synthetic::write_zip(&SynthOptions::small(14), &package).unwrap();
+    let rootfs = tmp.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let consul = ConsulDouble::start(ConsulDoubleOptions::with_token("example-t0ken"))
+        .expect("start the Consul double");
+    let name = format!("si{:x}", std::process::id() % 0xffff);
+    let mut wd = workdir_for("single-instance");
+    wd.set_env("EP_WAIT_SCALE", "0.01");
+    wd.set_env(
+        "EP_IMAGE_CACHE_DIR",
+        &tmp.path().join("cache").display().to_string(),
+    );
+    wd.init();
+    let out = wd.ok(&[
+        "test",
+        "-no-color",
+        &format!("-var=name={name}"),
+        &format!("-var=deployment_package={}", package.display()),
+        &format!("-var=base_rootfs={}", rootfs.display()),
+        &format!("-var=database_base=dir:{}", rootfs.display()),
+        &format!(
+            "-var=database_password_secret_arn=arn:aws:ssm:us-east-1:123456789012:parameter/{name}/db"
+        ),
+        "-var=activemq_image=registry.example/activemq:5.18",
+        &format!("-var=cluster_arn={}", cluster.as_str().unwrap_or_default()),
+        &format!("-var=aws_endpoint={}", moto.endpoint()),
+        &format!("-var=registry_endpoint=http://{}", env.auth_registry),
+        &format!("-var=consul_address={}", consul.address()),
+        "-var=consul_token=example-t0ken",
+    ]);
+    assert!(out.stdout.contains("2 passed, 0 failed"), "{}", out.all());
+    let state = consul.state().expect("state");
+    assert_eq!(
+        state["Entries"].as_array().map(Vec::len),
+        Some(0),
+        "{state:#}"
+    );
+    // terraform test destroyed it all: the repositories it made and the service.
+    let left = moto
+        .boto3(
+            "repos = [r['repositoryName'] for r in ecr.describe_repositories()['repositories']]\n\
+             services = [s['status'] for arns in [ecs.list_services(cluster='dev-hosts')['serviceArns']] if arns for s in ecs.describe_services(cluster='dev-hosts', services=arns)['services'] if s['status'] != 'INACTIVE']\n\
+             print(json.dumps(repos + services))\n",
+        )
+        .expect("leftovers");
+    assert_eq!(left, serde_json::json!([]), "nothing left after destroy");
+}

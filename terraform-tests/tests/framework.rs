@@ -185,3 +185,45 @@ fn ctrl_c_during_a_long_create_stops_promptly_and_keeps_what_was_created() {
     replace_the_tainted_object_and_destroy(&wd, store.path());
     assert!(!object.exists());
 }
+
+/// A write-only attribute (Terraform 1.11+): its value reaches create (the
+/// object records its SHA-256) but never the plan or the state, plans stay
+/// empty, and a value from another resource works the same.
+#[test]
+fn write_only_values_reach_create_and_never_the_state() {
+    let store = store();
+    let wd = workdir();
+    let secret = "wo-s3cret-value-17";
+    wd.write(
+        "main.tf",
+        &fixture(
+            store.path(),
+            "1ms",
+            &format!("  secret_wo = terraform_data.secret.output\n}}\nresource \"terraform_data\" \"secret\" {{\n  input = \"{secret}\""),
+        ),
+    );
+    wd.init();
+    let out = wd.apply();
+    assert!(
+        out.stdout.contains("secret_wo = (write-only attribute)"),
+        "{}",
+        out.all()
+    );
+    let stored = std::fs::read_to_string(store.path().join("object")).expect("object file");
+    let want = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+    };
+    assert!(stored.contains(&want), "create got the secret: {stored}");
+    let state = std::fs::read_to_string(wd.file("terraform.tfstate")).expect("state");
+    let ours = resource_instance(&wd);
+    assert!(ours["attributes"]["secret_wo"].is_null(), "{ours:#}");
+    // terraform_data keeps its own input; the fixture's state holds no copy.
+    assert_eq!(
+        state.matches(secret).count(),
+        2,
+        "only terraform_data's input and output:\n{state}"
+    );
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+}

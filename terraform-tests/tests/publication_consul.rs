@@ -8,6 +8,7 @@ mod publication_support;
 
 use std::collections::BTreeMap;
 
+use ep_terraform_tests::consul::{ConsulDouble, ConsulDoubleOptions};
 use ep_terraform_tests::Scenario;
 use publication_support::*;
 
@@ -386,4 +387,132 @@ fn bad_input_is_refused() {
         out.all()
     );
     assert!(all(&c).is_empty(), "nothing is written");
+}
+
+/// Consul Enterprise namespaces are separate keyspaces: one prefix in two
+/// namespaces holds two publications that never see each other, the data
+/// source reads its namespace, and import takes the namespace from its ID.
+#[test]
+fn one_prefix_in_two_namespaces() {
+    let c = ConsulDouble::start(ConsulDoubleOptions {
+        namespaces: true,
+        ..ConsulDoubleOptions::with_token(TOKEN)
+    })
+    .expect("start the Consul double with namespaces");
+    let addr = c.address();
+    let in_ns = |name: &str, ns: &str, host: &str| {
+        format!(
+            r#"resource "ep_endpoint_publication" "{name}" {{
+  prefix = "ep/author/"
+  values = {{ "db/host" = "{host}" }}
+  consul {{
+    address   = "{addr}"
+    token     = "{TOKEN}"
+    namespace = "{ns}"
+  }}
+}}
+"#
+        )
+    };
+    let reader = format!(
+        r#"data "ep_config_store" "b" {{
+  prefix = "ep/author/"
+  consul {{
+    address   = "{addr}"
+    token     = "{TOKEN}"
+    namespace = "team-b"
+  }}
+  depends_on = [ep_endpoint_publication.b]
+}}
+output "b_seen" {{
+  value = data.ep_config_store.b.values
+}}
+"#
+    );
+    let mut wd = workdir();
+    let b = in_ns("b", "team-b", "b.internal");
+    wd.write(
+        "main.tf",
+        &format!("{HEADER}{}{b}{reader}", in_ns("a", "team-a", "a.internal")),
+    );
+    wd.init();
+    wd.apply();
+    assert_eq!(
+        in_namespaces(&c, "ep/author/db/host"),
+        vec![
+            ("team-a".to_owned(), "a.internal".to_owned()),
+            ("team-b".to_owned(), "b.internal".to_owned())
+        ]
+    );
+    let seen = wd.ok(&["output", "-json", "b_seen"]).stdout;
+    assert!(
+        seen.contains("b.internal") && !seen.contains("a.internal"),
+        "{seen}"
+    );
+    wd.assert_plan_empty(true);
+
+    // A change in one namespace leaves the other alone; so does a destroy.
+    wd.write(
+        "main.tf",
+        &format!("{HEADER}{}{b}{reader}", in_ns("a", "team-a", "a2.internal")),
+    );
+    wd.apply();
+    wd.assert_plan_empty(true);
+    assert_eq!(
+        in_namespaces(&c, "ep/author/db/host"),
+        vec![
+            ("team-a".to_owned(), "a2.internal".to_owned()),
+            ("team-b".to_owned(), "b.internal".to_owned())
+        ]
+    );
+    wd.write("main.tf", &format!("{HEADER}{b}{reader}"));
+    wd.apply();
+    assert_eq!(
+        in_namespaces(&c, "ep/author/db/host"),
+        vec![("team-b".to_owned(), "b.internal".to_owned())]
+    );
+
+    // Import finds the keys in the namespace its ID names (the token from
+    // the environment, as the ID holds none).
+    wd.ok(&["state", "rm", "ep_endpoint_publication.b"]);
+    wd.set_env("CONSUL_HTTP_TOKEN", TOKEN);
+    wd.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "ep_endpoint_publication.b",
+        &format!("consul:ep/author/@{addr}?ns=team-b"),
+    ]);
+    // The token is all that differs (the ID holds none): address and
+    // namespace came from the ID, so nothing is replaced.
+    let (code, out) = plan_code(&wd);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("0 to add, 1 to change, 0 to destroy") && out.contains("+ token"),
+        "{out}"
+    );
+    wd.apply();
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(in_namespaces(&c, "ep/author/db/host").is_empty());
+}
+
+/// `(namespace, value)` of every entry named `key`, across namespaces.
+fn in_namespaces(c: &ConsulDouble, key: &str) -> Vec<(String, String)> {
+    let state = c.state().expect("double state");
+    let mut out: Vec<(String, String)> = state["Entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["Key"] == key)
+        .filter_map(|e| {
+            let ns = e["Namespace"].as_str()?.to_owned();
+            let a = c
+                .request("GET", &format!("/v1/kv/{key}?raw&ns={ns}"), b"")
+                .expect("GET kv in a namespace");
+            Some((ns, a.text()))
+        })
+        .collect();
+    out.sort();
+    out
 }

@@ -207,90 +207,13 @@ fn a_413_from_consul_names_the_key() {
     assert!(flat(&out.stderr).contains("values = {"), "{}", out.all());
 }
 
-/// A CA and a server certificate for 127.0.0.1, made with the openssl CLI:
-/// (ca.pem, cert.pem, key.pem).
-fn certificates(
-    dir: &std::path::Path,
-) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl");
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=ep test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    run(&ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "key.pem",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    run(&csr);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("write ext.cnf");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "cert.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    )
-}
-
 /// HTTPS: the server's certificate is verified (a CA the system does not
 /// know is refused) and trusted through `ca_file`; `datacenter` is sent as
 /// `?dc=` (an unknown one is Consul's "No path to datacenter").
 #[test]
 fn tls_is_verified_ca_file_trusted_and_datacenter_sent() {
     let certs = tempfile::tempdir().expect("tempdir");
-    let (ca, cert, key) = certificates(certs.path());
+    let (ca, cert, key) = ep_terraform_tests::tls::certificates(certs.path());
     let c = ConsulDouble::start(ConsulDoubleOptions {
         token: Some(TOKEN.to_owned()),
         tls: Some((cert, key)),

@@ -462,6 +462,14 @@ resource "ep_rds_snapshot" "s" {{
             "8 to 41 characters",
             "master_password",
         ),
+        (
+            resource(
+                &pkg,
+                "  environment = \"author\"\n  master_password = \"Good-Passw0rd\"\n  master_password_wo = \"Other-Passw0rd\"\n",
+            ),
+            "Conflicting master passwords",
+            "master_password_wo",
+        ),
     ];
     let wd = workdir();
     wd.write("main.tf", &cases[0].0);
@@ -531,7 +539,7 @@ resource "ep_rds_snapshot" "migrated" {{
   schema_name                = "commerce_author"
   database_password          = "{APP_PASSWORD}"
   master_username            = "root"
-  master_password            = "{root_pw}"
+  master_password_wo         = "{root_pw}"
   source_snapshot_identifier = ep_rds_snapshot.author.snapshot_identifier
   tunnel {{
     host = "127.0.0.1"
@@ -548,6 +556,9 @@ resource "ep_rds_snapshot" "migrated" {{
     let out = wd.apply();
     assert!(out.stdout.contains("3 added"), "{}", out.all());
     let v = wd.resource_values("ep_rds_snapshot.migrated");
+    // The write-only master password reached the tool (it connected as root
+    // with it) and is in no state.
+    assert_eq!(v["master_password_wo"], serde_json::Value::Null, "{v:#}");
     let fp = v["data_fingerprint"]
         .as_str()
         .unwrap_or_default()

@@ -17,7 +17,6 @@ use super::{BuildError, LISTINGS_DIR};
 use crate::digest::Digest;
 use crate::image::{ConfigOverrides, ManifestFormat, Platform};
 use crate::layering::{self, LayerPlan, LayoutOptions, ListingCache, Sources};
-use crate::package::DeploymentPackage;
 
 /// Bumped whenever the builder's output for the same inputs changes in a way the layer
 /// fingerprints do not capture (config, manifest or annotation assembly).
@@ -105,7 +104,8 @@ pub(crate) fn fingerprint(
     // Destructured so that a new request field is a compile error here until it is decided
     // whether it changes the image.
     let BuildRequest {
-        package: _, // only what is taken from it counts: the layers and the version
+        package: _,      // only what is taken from it counts: the layers and the version
+        context_only: _, // a context has no service and no version: the layers say it all
         service,
         custom_layers: _, // in the layer plans
         layout: _,        // in the layer plans (destinations, owners)
@@ -223,7 +223,7 @@ pub fn inspect_inputs(
             }
         }
     };
-    let pkg = DeploymentPackage::open(&req.package)?;
+    let pkg = req.open_package()?;
     let mut sources =
         Sources::with_listing_cache(&pkg, ListingCache::new(cache_dir.join(LISTINGS_DIR)));
     let (plans, warnings) = plan_layers(&mut sources, req)?;

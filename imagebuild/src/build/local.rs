@@ -16,7 +16,6 @@ use crate::layer::{
 use crate::layering::{
     self, LayerPlan, ListingCache, Service, Sources, StreamOptions, DEFAULT_MEMORY_CAP,
 };
-use crate::package::DeploymentPackage;
 
 /// The local part of a build: every layer we add, ready on disk.
 pub(crate) struct LocalLayers {
@@ -220,7 +219,7 @@ pub(crate) fn build_local(
         _ => None,
     };
     progress.message("planning layers");
-    let pkg = DeploymentPackage::open(&req.package)?;
+    let pkg = req.open_package()?;
     let package_fingerprint = pkg.fingerprint()?;
     let version = pkg.version().map(str::to_string);
     let listings = ListingCache::new(cache_dir.join(LISTINGS_DIR));

@@ -83,7 +83,7 @@ pub async fn build(
 
     // Open the package once up front (its central directory only) so that a bad package
     // fails before any registry traffic or cache write.
-    blocking(|| crate::package::DeploymentPackage::open(&req.package).map(drop))?;
+    blocking(|| req.open_package().map(drop))?;
 
     let resolved = match &req.base {
         Base::Registry(reference) => {

@@ -52,8 +52,12 @@ pub enum Output {
 /// Everything that defines a build.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
-    /// The deployment package (zip or directory).
+    /// The deployment package (zip or directory), or with [`BuildRequest::context_only`] any
+    /// directory or zip whose files the custom layers take.
     pub package: PathBuf,
+    /// `package` is a plain build context, not a deployment package: no service, custom
+    /// layers only (an image of tools, such as the provider's own).
+    pub context_only: bool,
     /// The service whose layers to build; `None` for custom layers only.
     pub service: Option<Service>,
     /// Explicit layers, on top of the service's.
@@ -88,6 +92,7 @@ impl BuildRequest {
     pub fn new(package: impl Into<PathBuf>, output: Output, work_dir: impl Into<PathBuf>) -> Self {
         BuildRequest {
             package: package.into(),
+            context_only: false,
             service: None,
             custom_layers: Vec::new(),
             layout: LayoutOptions::default(),
@@ -101,6 +106,17 @@ impl BuildRequest {
             output,
             work_dir: work_dir.into(),
             cache_dir: None,
+        }
+    }
+
+    /// Opens what the layers come from: the deployment package, or the plain context.
+    pub(crate) fn open_package(
+        &self,
+    ) -> Result<crate::package::DeploymentPackage, crate::package::PackageError> {
+        if self.context_only {
+            crate::package::DeploymentPackage::open_context(&self.package)
+        } else {
+            crate::package::DeploymentPackage::open(&self.package)
         }
     }
 
@@ -140,6 +156,11 @@ pub(crate) fn validate_inputs(req: &BuildRequest) -> Result<(), BuildError> {
     if req.service.is_none() && req.custom_layers.is_empty() {
         return Err(BuildError::InvalidRequest(
             "nothing to build: give a service or at least one custom layer".into(),
+        ));
+    }
+    if req.context_only && req.service.is_some() {
+        return Err(BuildError::InvalidRequest(
+            "a service image needs a deployment package, not a plain build context".into(),
         ));
     }
     if req.format == ManifestFormat::Docker && matches!(req.compression, Compression::Zstd { .. }) {

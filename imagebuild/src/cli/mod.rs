@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
-use ep_imagebuild::build::{self, Base, BuildReport, BuildRequest, Output};
+use ep_imagebuild::build::{self, Base, BuildReport, BuildRequest, Output, Progress};
 use ep_imagebuild::image::{ConfigOverrides, ManifestFormat, Platform};
 use ep_imagebuild::layer::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 use ep_imagebuild::layering::{CustomLayer, CustomSource, LayoutOptions, Service};
 use ep_imagebuild::registry::{ClientOptions, DockerConfigAuth, EcrAuth, RegistryClient, RepoRef};
+use ep_imagebuild::source;
 
 use progress::CliProgress;
 
@@ -64,11 +65,20 @@ pub(crate) enum FormatArg {
 /// Flags of `ep-imagebuild build`.
 #[derive(Debug, Args)]
 pub(crate) struct BuildArgs {
-    /// The deployment package (zip or unpacked directory).
+    /// The deployment package: a zip or unpacked directory, an http(s) URL of the zip in a
+    /// Maven-layout repository, or mvn:group:artifact:version[:extension[:classifier]].
+    #[arg(long, required_unless_present = "context", conflicts_with = "context")]
+    package: Option<String>,
+    /// Repository URL for an mvn: package (default: $EP_MAVEN_REPOSITORY, then the
+    /// settings.xml mirror).
+    #[arg(long, value_name = "URL")]
+    maven_repository: Option<String>,
+    /// Instead of a package: any directory (or zip) whose files --layer takes, for an image
+    /// that is not an Elastic Path service (e.g. of tools).
     #[arg(long)]
-    package: PathBuf,
+    context: Option<PathBuf>,
     /// The service image to build.
-    #[arg(long, value_parser = parse_service)]
+    #[arg(long, value_parser = parse_service, conflicts_with = "context")]
     service: Option<Service>,
     /// An explicit layer SRC:DEST[:MODE] (repeatable; on top of the service's layers).
     #[arg(long = "layer", value_name = "SRC:DEST[:MODE]")]
@@ -405,7 +415,13 @@ fn request(args: &BuildArgs) -> Result<BuildRequest, String> {
         CompressionArg::None => Compression::None,
     };
     let work_dir = args.work_dir.clone().unwrap_or_else(default_work_dir);
-    let mut req = BuildRequest::new(args.package.clone(), output, work_dir);
+    let source = match (&args.package, &args.context) {
+        (Some(p), _) => PathBuf::from(p),
+        (None, Some(p)) => p.clone(),
+        (None, None) => return Err("give --package or --context".into()),
+    };
+    let mut req = BuildRequest::new(source, output, work_dir);
+    req.context_only = args.package.is_none();
     req.service = args.service;
     req.custom_layers = custom_layers;
     req.layout = LayoutOptions {
@@ -531,6 +547,41 @@ fn print_text(r: &BuildReport) {
     }
 }
 
+/// Makes a remote `--package` a verified local file in `<work dir>/packages`.
+async fn fetch_package(
+    args: &BuildArgs,
+    mut req: BuildRequest,
+    progress: &CliProgress,
+) -> Result<BuildRequest, String> {
+    let Some(package) = &args.package else {
+        return Ok(req);
+    };
+    let reference = source::PackageRef::parse(package).map_err(|e| e.to_string())?;
+    if !reference.is_remote() {
+        return Ok(req);
+    }
+    let opts = source::FetchOptions::from_env(
+        source::default_cache_dir(&req.work_dir),
+        args.maven_repository.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+    let resolved = source::resolve(&reference, &opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    progress.message(&format!(
+        "package {} ({}{})",
+        resolved.url.as_deref().unwrap_or(package),
+        resolved.checksum.as_deref().unwrap_or("local"),
+        if resolved.downloaded {
+            ", downloaded"
+        } else {
+            ", cached"
+        }
+    ));
+    req.package = resolved.path;
+    Ok(req)
+}
+
 /// Runs `ep-imagebuild build`.
 pub(crate) fn run(args: BuildArgs) -> Result<(), String> {
     let req = request(&args)?;
@@ -542,6 +593,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<(), String> {
     let progress = CliProgress::new(args.json);
     let started = std::time::Instant::now();
     let report = runtime.block_on(async {
+        let req = fetch_package(&args, req, &progress).await?;
         let client = client(&args, &req).await?;
         build::build(&req, &client, &progress)
             .await
@@ -560,17 +612,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<(), String> {
 /// The error and its sources, `: `-joined (the registry's and the package's errors wrap
 /// causes worth seeing).
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        cur = s.source();
-    }
-    text
+    ep_imagebuild::error_chain(e)
 }
 
 #[cfg(test)]

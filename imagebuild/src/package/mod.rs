@@ -240,8 +240,25 @@ impl DeploymentPackage {
         Self::open_with_limits(path, Limits::default())
     }
 
+    /// Opens any directory or zip as a build context: its files are layer sources, and it
+    /// need not hold Elastic Path artifacts (an image of tools, not of a service).
+    pub fn open_context(path: &Path) -> Result<Self, PackageError> {
+        let mut pkg = Self::open_source(path, Limits::default())?;
+        // Not a package: classify leaves nothing set (no applications, tools or version).
+        match pkg.classify() {
+            Ok(()) | Err(PackageError::NotAPackage { .. }) => Ok(pkg),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Opens a package zip or directory with explicit limits.
     pub fn open_with_limits(path: &Path, limits: Limits) -> Result<Self, PackageError> {
+        let mut pkg = Self::open_source(path, limits)?;
+        pkg.classify()?;
+        Ok(pkg)
+    }
+
+    fn open_source(path: &Path, limits: Limits) -> Result<Self, PackageError> {
         let meta = std::fs::metadata(path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 PackageError::NotFound {
@@ -265,7 +282,7 @@ impl DeploymentPackage {
             };
             Source::Zip(NestedArchive::open(bytes, label, limits.clone())?)
         };
-        let mut pkg = DeploymentPackage {
+        let pkg = DeploymentPackage {
             path: path.to_path_buf(),
             source,
             limits,
@@ -277,7 +294,6 @@ impl DeploymentPackage {
             version: None,
             inflated: AtomicU64::new(0),
         };
-        pkg.classify()?;
         Ok(pkg)
     }
 

@@ -3,6 +3,7 @@
 //! code runs against AWS, LocalStack or moto.
 
 mod errors;
+pub mod fargate;
 pub mod rds;
 mod retry;
 mod settings;
@@ -195,20 +196,14 @@ impl AwsClients {
         /// An SSM client honouring the `ssm` endpoint override.
         ssm, aws_sdk_ssm, Service::Ssm
     );
+    client!(
+        /// A CloudWatch Logs client honouring the `logs` endpoint override.
+        logs, aws_sdk_cloudwatchlogs, Service::Logs
+    );
 }
 
 /// Renders an SDK error with its sources: the top-level Display of SDK errors
 /// is often just "service error".
 pub fn aws_error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        cur = s.source();
-    }
-    out
+    ep_imagebuild::error_chain(e)
 }

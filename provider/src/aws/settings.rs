@@ -21,11 +21,13 @@ pub enum Service {
     Sts,
     /// Lambda.
     Lambda,
+    /// CloudWatch Logs (the `ecs` runner's log tail).
+    Logs,
 }
 
 impl Service {
     /// Every service, in schema order.
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::Ecr,
         Service::Rds,
         Service::Ecs,
@@ -33,6 +35,7 @@ impl Service {
         Service::Ssm,
         Service::Sts,
         Service::Lambda,
+        Service::Logs,
     ];
 
     /// The attribute name in the `endpoints` block.
@@ -45,6 +48,7 @@ impl Service {
             Service::Ssm => "ssm",
             Service::Sts => "sts",
             Service::Lambda => "lambda",
+            Service::Logs => "logs",
         }
     }
 }

@@ -9,6 +9,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() == 1 && args[0] == "--version" {
+        println!(
+            "ep-plan-summary {}",
+            ep_imagebuild::build_info::version_line()
+        );
+        return ExitCode::SUCCESS;
+    }
     if args.iter().any(|a| a == "-h" || a == "--help") || args.len() > 1 {
         eprintln!("usage: ep-plan-summary [PLAN_JSON]   (the output of `terraform show -json PLANFILE`; stdin when omitted)");
         return ExitCode::from(if args.len() > 1 { 2 } else { 0 });

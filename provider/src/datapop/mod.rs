@@ -7,6 +7,7 @@
 //! work directory on every path out (success, failure, cancellation, panic).
 
 pub mod content;
+pub mod contract;
 mod process;
 pub mod properties;
 mod stage;

@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use ep_imagebuild::package::{DeploymentPackage, Entry, EntryKind, PackageError};
 use tokio_util::sync::CancellationToken;
 
+use super::contract::{Setting, Value};
 use super::{properties, DataPopError, Request};
 
 /// Default disk budget of one run's work directory: 8 GiB.
@@ -235,25 +236,18 @@ fn check_property(key: &str) -> Result<(), DataPopError> {
 /// The `database.properties` text: the environment's own settings first,
 /// then the connection, then the extra properties (the last definition wins).
 fn properties(original: &str, req: &Request) -> Result<String, DataPopError> {
-    let c = &req.connection;
-    let port = c.port.to_string();
-    let generated = [
-        ("data.population.host", c.host.as_str()),
-        ("data.population.port", port.as_str()),
-        ("data.population.schemaname", c.schema.as_str()),
-        ("data.population.username", c.username.as_str()),
-        ("data.population.password", c.password.expose()),
-        ("data.population.reset_user", c.reset_user.as_str()),
-        ("data.population.reset_password", c.reset_password.expose()),
-    ];
     let mut out = String::from(original);
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
     out.push_str("# connection settings written by terraform-provider-ep\n");
-    for (k, v) in generated {
+    for setting in Setting::ALL {
+        let k = setting.property();
         check_property(k)?;
-        out.push_str(&properties::line(k, v));
+        match setting.value(&req.connection) {
+            Value::Plain(v) => out.push_str(&properties::line(k, &v)),
+            Value::Secret(p) => out.push_str(&properties::line(k, p.expose())),
+        }
     }
     if !req.extra_properties.is_empty() {
         out.push_str("# extra_properties\n");

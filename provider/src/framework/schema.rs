@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use ep_tfproto::tfplugin6 as pb;
 
-use super::dynamic::Type;
+use super::dynamic::{Type, Value};
+use super::path::AttrPath;
 
 /// Whether the user sets an attribute, the provider does, or both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub struct Attribute {
     pub force_new: bool,
     /// For computed attributes: when an update keeps the prior value.
     pub recompute: Recompute,
+    /// Write-only (Terraform 1.11+): the value reaches create and update in
+    /// the configuration, and is never kept in plan or state.
+    pub write_only: bool,
 }
 
 impl Attribute {
@@ -66,7 +70,19 @@ impl Attribute {
             deprecated: false,
             force_new: false,
             recompute: Recompute::OnAnyChange,
+            write_only: false,
         }
+    }
+
+    /// Marks the attribute write-only (Terraform 1.11+): a secret the
+    /// resource reads from `config` in create and update, and that Terraform
+    /// never stores. The framework returns it as null in every plan and
+    /// state, and refuses it at validate on an older Terraform. A change to it
+    /// alone plans nothing: pair it with a normal attribute (a version) whose
+    /// change does.
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
+        self
     }
 
     /// An attribute the configuration must set.
@@ -140,7 +156,7 @@ impl Attribute {
             sensitive: self.sensitive,
             description_kind: pb::StringKind::Markdown as i32,
             deprecated: self.deprecated,
-            write_only: false,
+            write_only: self.write_only,
             deprecation_message: String::new(),
         }
     }
@@ -248,6 +264,57 @@ impl Block {
         }
     }
 
+    /// Sets every write-only attribute in `v` (an object of this block) to
+    /// null, nested blocks included: what plans and states must hold.
+    pub fn strip_write_only(&self, v: &mut Value) {
+        let Value::Object(map) = v else { return };
+        for a in self.attributes.iter().filter(|a| a.write_only) {
+            if let Some(slot) = map.get_mut(&a.name) {
+                *slot = Value::Null;
+            }
+        }
+        for b in &self.blocks {
+            match map.get_mut(&b.name) {
+                Some(Value::List(items)) | Some(Value::Set(items)) => {
+                    items.iter_mut().for_each(|i| b.block.strip_write_only(i))
+                }
+                Some(obj @ Value::Object(_)) => b.block.strip_write_only(obj),
+                _ => {}
+            }
+        }
+    }
+
+    /// Paths of the write-only attributes that `config` sets (known or not).
+    pub fn write_only_set(&self, config: &Value, at: Option<AttrPath>) -> Vec<AttrPath> {
+        let Value::Object(map) = config else {
+            return Vec::new();
+        };
+        let path = |name: &str| match &at {
+            Some(p) => p.clone().attr(name),
+            None => AttrPath::root(name),
+        };
+        let mut out: Vec<AttrPath> = self
+            .attributes
+            .iter()
+            .filter(|a| a.write_only && map.get(&a.name).is_some_and(|v| !v.is_null()))
+            .map(|a| path(&a.name))
+            .collect();
+        for b in &self.blocks {
+            match map.get(&b.name) {
+                Some(Value::List(items)) | Some(Value::Set(items)) => {
+                    for (i, item) in items.iter().enumerate() {
+                        out.extend(b.block.write_only_set(item, Some(path(&b.name).index(i))));
+                    }
+                }
+                Some(obj @ Value::Object(_)) => {
+                    out.extend(b.block.write_only_set(obj, Some(path(&b.name))))
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// The attribute called `name`, if any.
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
@@ -345,6 +412,43 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn write_only_values_are_found_and_stripped_at_any_depth() {
+        let b = Block::new("")
+            .attr(Attribute::optional("name", Type::String))
+            .attr(Attribute::optional("password_wo", Type::String).write_only())
+            .block(
+                "user",
+                Nesting::List,
+                Block::new("").attr(Attribute::optional("secret_wo", Type::String).write_only()),
+            );
+        let obj = |pairs: Vec<(&str, Value)>| {
+            Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        };
+        let mut v = obj(vec![
+            ("name", Value::string("n")),
+            ("password_wo", Value::string("p")),
+            (
+                "user",
+                Value::List(vec![
+                    obj(vec![("secret_wo", Value::Null)]),
+                    obj(vec![("secret_wo", Value::string("s"))]),
+                ]),
+            ),
+        ]);
+        let set: Vec<String> = b
+            .write_only_set(&v, None)
+            .iter()
+            .map(|p| format!("{:?}", p.steps()))
+            .collect();
+        assert_eq!(set.len(), 2, "{set:?}");
+        assert!(set[1].contains("user") && set[1].contains('1'), "{set:?}");
+        b.strip_write_only(&mut v);
+        assert!(b.write_only_set(&v, None).is_empty());
+        assert_eq!(v.attr("name"), &Value::string("n"));
+        assert!(b.to_proto(0).attributes.iter().any(|a| a.write_only));
+    }
 
     #[test]
     fn nested_blocks_shape_the_implied_type() {

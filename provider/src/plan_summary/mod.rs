@@ -141,6 +141,7 @@ fn image(address: String, actions: &[String], before: &Value, after: &Value) -> 
     let rebuild = json::is_unknown(&after["digest"]) || actions.iter().any(|a| a == "create");
     let what = match (verb(actions), rebuild) {
         ("destroyed", _) => format!("{name}: removed"),
+        ("created", _) => format!("{name}: built and pushed (a new image)"),
         (_, true) => format!("{name}: rebuilt and pushed"),
         _ => format!("{name}: {} without a rebuild", verb(actions)),
     };

@@ -118,3 +118,19 @@ fn a_deployment_update_lists_the_services_that_roll() {
     assert_eq!(s.deployments[0].what, "updated");
     assert_eq!(s.deployments[0].details, vec!["live/cortex: rolls (image)"]);
 }
+
+#[test]
+fn a_new_image_is_built_not_rebuilt() {
+    let after = json!({ "repository": "ep/cortex", "digest": null });
+    let s = summarise(&plan(json!([image_change(
+        &["create"],
+        Value::Null,
+        after,
+        json!({ "digest": true })
+    )])))
+    .unwrap_or_default();
+    assert_eq!(
+        s.images[0].what,
+        "ep/cortex: built and pushed (a new image)"
+    );
+}

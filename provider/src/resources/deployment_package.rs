@@ -8,6 +8,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use ep_imagebuild::package::{Artifact, DeploymentPackage, PackageError, PackageFormat};
+use ep_imagebuild::source::{resolve, FetchOptions, PackageRef, Resolved};
 use serde::{Deserialize, Serialize};
 
 use crate::framework::{
@@ -82,6 +83,9 @@ pub struct OpsSpecInfo {
 #[serde(bound = "")]
 pub struct PackageModel<P: Phase = Applying> {
     path: P::Of<String>,
+    maven_repository: P::Of<Option<String>>,
+    local_path: P::Of<Option<String>>,
+    source_checksum: P::Of<Option<String>>,
     id: P::Of<Option<String>>,
     fingerprint: P::Of<Option<String>>,
     format: P::Of<Option<String>>,
@@ -113,6 +117,23 @@ fn package_diagnostic(e: &PackageError) -> Diagnostic {
         _ => "Could not read deployment package",
     };
     Diagnostic::error(summary, format!("{e}.")).at(AttrPath::root("path"))
+}
+
+/// The package on this machine: `path` itself, or a verified download.
+async fn fetch(config: &PackageModel) -> Result<Resolved, Diagnostics> {
+    let at_path = |summary: &str, detail: String| -> Diagnostics {
+        Diagnostic::error(summary, detail)
+            .at(AttrPath::root("path"))
+            .into()
+    };
+    let reference = PackageRef::parse(&config.path)
+        .map_err(|e| at_path("Invalid package reference", e.to_string()))?;
+    let cache = crate::resources::image::cache_root().join("packages");
+    let opts = FetchOptions::from_env(cache, config.maven_repository.clone())
+        .map_err(|e| at_path("Cannot read the Maven settings", e.to_string()))?;
+    resolve(&reference, &opts)
+        .await
+        .map_err(|e| at_path("Could not fetch the deployment package", format!("{e}.")))
 }
 
 /// Everything the data source reports, read on a blocking thread.
@@ -171,6 +192,9 @@ fn read_package(path: String) -> Result<PackageModel, PackageError> {
         activemq_libraries: Some(list(pkg.activemq_libraries())?),
         environments: Some(pkg.environments()?),
         ops_spec,
+        maven_repository: None,
+        local_path: Some(path.clone()),
+        source_checksum: None,
         path,
     })
 }
@@ -194,8 +218,27 @@ impl TypedDataSource for DeploymentPackageData {
                  contains. The package is read in place; nothing is unpacked to disk.",
             )
             .attr(Attribute::required("path", Type::String).describe(
-                "Path to the package `.zip` or unpacked directory, relative to the working \
-                 directory (use `path.module` for module-relative paths).",
+                "The package: a `.zip` or unpacked directory (relative to the working \
+                 directory; use `path.module` for module-relative paths), an `https://` URL \
+                 of the zip in a Maven-layout repository, or a Maven coordinate \
+                 `mvn:group:artifact:version[:extension[:classifier]]` (`SNAPSHOT` versions \
+                 resolved through `maven-metadata.xml`). Remote packages are downloaded once \
+                 into a cache and verified against the repository's `.sha256` or `.sha1`; \
+                 credentials come from `EP_MAVEN_USERNAME`/`EP_MAVEN_PASSWORD` or a \
+                 `<server>` in `~/.m2/settings.xml` (`EP_MAVEN_SETTINGS`).",
+            ))
+            .attr(Attribute::optional("maven_repository", Type::String).describe(
+                "Repository URL for a `mvn:` path. Default: `EP_MAVEN_REPOSITORY`, then the \
+                 `settings.xml` mirror of `*` or `central`.",
+            ))
+            .attr(Attribute::computed("local_path", Type::String).describe(
+                "Where the package is on this machine: `path` itself, or the verified copy in \
+                 the cache (`$XDG_CACHE_HOME/terraform-provider-ep/packages/`). Give this to \
+                 `ep_image.deployment_package` and the data resources.",
+            ))
+            .attr(Attribute::computed("source_checksum", Type::String).describe(
+                "`sha256:<hex>` (or `sha1:<hex>`) that a downloaded package was verified \
+                 with; null for a local path.",
             ))
             .attr(Attribute::computed("id", Type::String).describe("Same as `fingerprint`."))
             .attr(Attribute::computed("fingerprint", Type::String).describe(
@@ -251,13 +294,28 @@ impl TypedDataSource for DeploymentPackageData {
                 "Empty package path",
                 "`path` must name a deployment package .zip or an unpacked package directory.",
             );
+        } else if let Some(Err(e)) = config.path.get().map(|p| PackageRef::parse(p)) {
+            d.attr_error(
+                AttrPath::root("path"),
+                "Invalid package reference",
+                e.to_string(),
+            );
         }
         d
     }
 
     async fn read(&self, config: PackageModel) -> Result<PackageModel, Diagnostics> {
-        match tokio::task::spawn_blocking(move || read_package(config.path)).await {
-            Ok(Ok(m)) => Ok(m),
+        let fetched = fetch(&config).await?;
+        let local = fetched.path.display().to_string();
+        let read = tokio::task::spawn_blocking(move || read_package(local)).await;
+        match read {
+            Ok(Ok(m)) => Ok(PackageModel {
+                path: config.path,
+                maven_repository: config.maven_repository,
+                local_path: Some(fetched.path.display().to_string()),
+                source_checksum: fetched.checksum,
+                ..m
+            }),
             Ok(Err(e)) => Err(package_diagnostic(&e).into()),
             Err(join) => Err(Diagnostic::error(
                 "Reading the deployment package failed",

@@ -29,6 +29,7 @@ pub struct FixtureModel<P: Phase = Applying> {
     store: P::Of<String>,
     name: P::Of<String>,
     settle: P::Of<Option<String>>,
+    secret_wo: P::Of<Option<String>>,
     id: P::Of<Option<String>>,
     status: P::Of<Option<String>>,
 }
@@ -38,6 +39,9 @@ pub struct FixtureModel<P: Phase = Applying> {
 struct Stored {
     since_ms: u64,
     settle_ms: u64,
+    /// SHA-256 of the write-only secret create or update was given.
+    #[serde(default)]
+    secret_sha256: Option<String>,
 }
 
 fn now_ms() -> u64 {
@@ -84,6 +88,10 @@ impl FixtureModel {
         let stored = Stored {
             since_ms: now_ms(),
             settle_ms: u64::try_from(settle.as_millis()).unwrap_or(u64::MAX),
+            secret_sha256: self.secret_wo.as_deref().map(|s| {
+                use sha2::Digest as _;
+                hex::encode(sha2::Sha256::digest(s.as_bytes()))
+            }),
         };
         let path = self.path();
         let bytes = serde_json::to_vec(&stored).unwrap_or_default();
@@ -116,6 +124,12 @@ impl TypedResource for Fixture {
                 .attr(Attribute::required("store", Type::String).force_new())
                 .attr(Attribute::required("name", Type::String).force_new())
                 .attr(Attribute::optional("settle", Type::String))
+                .attr(
+                    Attribute::optional("secret_wo", Type::String)
+                        .sensitive()
+                        .write_only()
+                        .describe("A write-only secret; its SHA-256 is written to the object."),
+                )
                 .attr(Attribute::computed("id", Type::String).keep_unless_changed(&[]))
                 .attr(Attribute::computed("status", Type::String)),
         )
@@ -196,6 +210,7 @@ impl TypedResource for Fixture {
             store: store.display().to_string(),
             name: name.to_string_lossy().into_owned(),
             settle: None,
+            secret_wo: None,
             id: Some(id.to_owned()),
             status: None,
         };

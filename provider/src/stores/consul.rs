@@ -94,7 +94,8 @@ pub struct ConsulClient {
     pub(super) http: reqwest::Client,
     pub(super) base: String,
     token: Option<String>,
-    query: Vec<(&'static str, String)>,
+    datacenter: Option<String>,
+    namespace: Option<String>,
 }
 
 impl ConsulClient {
@@ -122,18 +123,12 @@ impl ConsulClient {
             .filter(|t| !t.is_empty())
             .or_else(|| std::env::var("CONSUL_HTTP_TOKEN").ok())
             .filter(|t| !t.is_empty());
-        let mut query = Vec::new();
-        if let Some(dc) = settings.datacenter.clone().filter(|d| !d.is_empty()) {
-            query.push(("dc", dc));
-        }
-        if let Some(ns) = settings.namespace.clone().filter(|n| !n.is_empty()) {
-            query.push(("ns", ns));
-        }
         Ok(ConsulClient {
             http,
             base,
             token,
-            query,
+            datacenter: settings.datacenter.clone().filter(|d| !d.is_empty()),
+            namespace: settings.namespace.clone().filter(|n| !n.is_empty()),
         })
     }
 
@@ -142,7 +137,14 @@ impl ConsulClient {
         &self.base
     }
 
-    /// A request with the token header and the dc/ns query.
+    /// The Enterprise namespace every key lives in (`None`: the token's, or `default`).
+    pub(super) fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// A request with the token header and the `dc` query; KV requests also
+    /// carry `ns`. `/v1/txn` documents no `ns` parameter: its operations name
+    /// their namespace one by one (see [`super::consul_txn`]).
     pub(super) fn request(
         &self,
         method: reqwest::Method,
@@ -153,8 +155,15 @@ impl ConsulClient {
             .map_err(|e| StoreError::Setup(format!("bad Consul URL {}{path}: {e}", self.base)))?;
         {
             let mut q = url.query_pairs_mut();
-            for (k, v) in &self.query {
-                q.append_pair(k, v);
+            if let Some(dc) = &self.datacenter {
+                q.append_pair("dc", dc);
+            }
+            if let Some(ns) = self
+                .namespace
+                .as_ref()
+                .filter(|_| path.starts_with("/v1/kv/"))
+            {
+                q.append_pair("ns", ns);
             }
             for f in flags {
                 q.append_key_only(f);
@@ -168,17 +177,9 @@ impl ConsulClient {
     }
 
     pub(super) fn unreachable(&self, e: &reqwest::Error) -> StoreError {
-        use std::error::Error as _;
-        let mut detail = e.to_string();
-        let mut cur = e.source();
-        while let Some(s) = cur {
-            detail.push_str(": ");
-            detail.push_str(&s.to_string());
-            cur = s.source();
-        }
         StoreError::Unreachable {
             store: format!("Consul at {}", self.base),
-            detail,
+            detail: ep_imagebuild::error_chain(e),
         }
     }
 

@@ -24,15 +24,24 @@ struct TxnOp {
     write: bool,
 }
 
-fn ops_of(writes: &[Write], removes: &[Remove]) -> Vec<TxnOp> {
+fn ops_of(writes: &[Write], removes: &[Remove], namespace: Option<&str>) -> Vec<TxnOp> {
     let mut out = Vec::with_capacity(writes.len() + removes.len());
+    // Consul Enterprise takes the namespace per operation; without one the
+    // token's namespace (or `default`) applies.
+    let scoped = |mut json: serde_json::Value| {
+        if let (Some(ns), Some(kv)) = (namespace, json.get_mut("KV")) {
+            kv["Namespace"] = json!(ns);
+        }
+        json
+    };
     for w in writes {
         let index = match w.expect {
             Expect::Absent => 0,
             Expect::Version(v) => v,
         };
         let value = base64::engine::general_purpose::STANDARD.encode(w.value.as_bytes());
-        let json = json!({"KV": {"Verb": "cas", "Key": w.key, "Value": value, "Index": index}});
+        let json =
+            scoped(json!({"KV": {"Verb": "cas", "Key": w.key, "Value": value, "Index": index}}));
         // Size as serialised, plus the separating comma.
         let size = json.to_string().len() + 1;
         out.push(TxnOp {
@@ -43,7 +52,7 @@ fn ops_of(writes: &[Write], removes: &[Remove]) -> Vec<TxnOp> {
         });
     }
     for r in removes {
-        let json = json!({"KV": {"Verb": "delete-cas", "Key": r.key, "Index": r.version}});
+        let json = scoped(json!({"KV": {"Verb": "delete-cas", "Key": r.key, "Index": r.version}}));
         let size = json.to_string().len() + 1;
         out.push(TxnOp {
             key: r.key.clone(),
@@ -132,7 +141,7 @@ pub async fn apply(
     removes: &[Remove],
     committed: &std::sync::Mutex<Committed>,
 ) -> Result<(), StoreError> {
-    let ops = ops_of(writes, removes);
+    let ops = ops_of(writes, removes, client.namespace());
     // Refused before anything is sent: no partial publication for a value
     // that can never fit (base64 makes values a third larger).
     if let Some(op) = ops.iter().find(|o| o.size + 2 > MAX_BODY) {
@@ -209,7 +218,7 @@ mod tests {
     #[test]
     fn splits_at_64_operations() {
         let writes: Vec<Write> = (0..130).map(|i| write(&format!("p/k{i}"), 5)).collect();
-        let b = batches(ops_of(&writes, &[]));
+        let b = batches(ops_of(&writes, &[], None));
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![64, 64, 2]);
     }
 
@@ -219,14 +228,14 @@ mod tests {
         let writes: Vec<Write> = (0..3)
             .map(|i| write(&format!("p/big{i}"), 200_000))
             .collect();
-        let b = batches(ops_of(&writes, &[]));
+        let b = batches(ops_of(&writes, &[], None));
         assert_eq!(b.len(), 3);
         for batch in &b {
             let size: usize = batch.iter().map(|o| o.size).sum();
             assert!(size <= MAX_BODY, "{size}");
         }
         let huge = [write("p/huge", 600_000), write("p/small", 1)];
-        let b = batches(ops_of(&huge, &[]));
+        let b = batches(ops_of(&huge, &[], None));
         assert_eq!(b.len(), 2);
         assert_eq!(b[0][0].key, "p/huge");
     }
@@ -241,6 +250,7 @@ mod tests {
                 key: "p/c".into(),
                 version: 7,
             }],
+            None,
         );
         assert_eq!(ops[0].json["KV"]["Verb"], "cas");
         assert_eq!(ops[0].json["KV"]["Index"], 42);
@@ -248,5 +258,16 @@ mod tests {
         assert_eq!(ops[2].json["KV"]["Verb"], "delete-cas");
         assert_eq!(ops[2].json["KV"]["Index"], 7);
         assert_eq!(ops[0].json["KV"]["Value"], "eA==");
+        assert!(ops[0].json["KV"].get("Namespace").is_none());
+    }
+
+    #[test]
+    fn every_operation_names_the_namespace() {
+        let remove = Remove {
+            key: "p/c".into(),
+            version: 7,
+        };
+        let ops = ops_of(&[write("p/a", 1)], &[remove], Some("team-a"));
+        assert!(ops.iter().all(|o| o.json["KV"]["Namespace"] == "team-a"));
     }
 }

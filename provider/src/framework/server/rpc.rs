@@ -8,7 +8,7 @@ use super::{
     decode, encode, one_event, serve_rpcs, state_answer, unsupported, EventStream, ProviderService,
     RpcResult,
 };
-use crate::framework::diagnostics::Diagnostics;
+use crate::framework::diagnostics::{Diagnostic, Diagnostics};
 use crate::framework::dynamic::Value;
 use crate::framework::schema::Schema;
 use crate::framework::state_upgrade;
@@ -98,9 +98,27 @@ serve_rpcs! {
         req: Request<pb::validate_resource_config::Request>,
     ) -> RpcResult<pb::validate_resource_config::Response> {
         let req = req.into_inner();
+        // Terraform before 1.11 neither sends nor understands write-only values.
+        let write_only_allowed = req
+            .client_capabilities
+            .as_ref()
+            .is_some_and(|c| c.write_only_attributes_allowed);
         let diags = match self.resource(&req.type_name) {
             Ok((r, schema)) => validate_decoded(schema, req.config.as_ref(), async |c| {
-                r.validate(c).await
+                let mut d = r.validate(c).await;
+                if !write_only_allowed {
+                    for path in schema.block.write_only_set(c, None) {
+                        d.push(
+                            Diagnostic::error(
+                                "Write-only attribute needs Terraform 1.11 or later",
+                                "This Terraform cannot keep a value out of the state; \
+                                 upgrade Terraform or use the attribute's stored counterpart.",
+                            )
+                            .at(path),
+                        );
+                    }
+                }
+                d
             })
             .await,
             Err(d) => d,
@@ -205,12 +223,15 @@ serve_rpcs! {
                 }))
             }
         };
-        let read = r.read(ReadRequest {
-            state,
-            private: req.private,
-            stop: self.stopper.token(),
-        });
-        let (new_state, private, diags) = state_answer(read.await, &ty);
+        let mut read = r
+            .read(ReadRequest {
+                state,
+                private: req.private,
+                stop: self.stopper.token(),
+            })
+            .await;
+        schema.block.strip_write_only(&mut read.new_state);
+        let (new_state, private, diags) = state_answer(read, &ty);
         Ok(Response::new(pb::read_resource::Response {
             new_state,
             diagnostics: diags.to_proto(),
@@ -228,7 +249,9 @@ serve_rpcs! {
             let (r, schema) = self.resource(&req.type_name)?;
             let ty = schema.value_type();
             let prior_state = decode(req.prior_state.as_ref(), &ty)?;
-            let proposed_new_state = decode(req.proposed_new_state.as_ref(), &ty)?;
+            let mut proposed_new_state = decode(req.proposed_new_state.as_ref(), &ty)?;
+            // A write-only value is never a change: prior state never holds one.
+            schema.block.strip_write_only(&mut proposed_new_state);
             let config = decode(req.config.as_ref(), &ty)?;
             if proposed_new_state.is_null() {
                 // Destroy: nothing to plan beyond the absence of the object.
@@ -249,7 +272,9 @@ serve_rpcs! {
                 })
                 .await;
             let mut diags = out.diagnostics;
-            let planned = match encode(&out.planned_state, &ty) {
+            let mut planned_state = out.planned_state;
+            schema.block.strip_write_only(&mut planned_state);
+            let planned = match encode(&planned_state, &ty) {
                 Ok(v) => v,
                 Err(e) => {
                     diags.extend(e);
@@ -313,7 +338,9 @@ serve_rpcs! {
                 }));
             }
         };
-        let (new_state, private, diags) = state_answer(r.apply(apply).await, &ty);
+        let mut applied = r.apply(apply).await;
+        schema.block.strip_write_only(&mut applied.new_state);
+        let (new_state, private, diags) = state_answer(applied, &ty);
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state,
             private,
@@ -329,7 +356,8 @@ serve_rpcs! {
         let req = req.into_inner();
         let imported = async {
             let (r, schema) = self.resource(&req.type_name)?;
-            let imported = r.import(&req.id, self.stopper.token()).await?;
+            let mut imported = r.import(&req.id, self.stopper.token()).await?;
+            schema.block.strip_write_only(&mut imported.state);
             Ok::<_, Diagnostics>((
                 encode(&imported.state, &schema.value_type())?,
                 imported.private,

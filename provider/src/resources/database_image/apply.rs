@@ -14,9 +14,10 @@ use super::populate;
 use super::settings::Args;
 use crate::framework::{Diagnostic, Diagnostics, Interrupted, Op, Planning};
 use crate::resources::image::access::Target;
-use crate::resources::image::apply::{retag, target_for};
+use crate::resources::image::apply::{create_ecr_repository, retag, target_for, WorkDir};
 use crate::resources::image::args::BaseArg;
 use crate::resources::image::request::cache_root;
+use crate::resources::image::ImagePrivate;
 use crate::resources::provider::ProviderData;
 
 /// Annotation holding the data fingerprint.
@@ -25,19 +26,6 @@ pub const DATA_FINGERPRINT_ANNOTATION: &str = "com.elasticpath.database-image.da
 pub const SERVER_VERSION_ANNOTATION: &str = "com.elasticpath.database-image.server-version";
 /// Annotation holding the environment.
 pub const ENVIRONMENT_ANNOTATION: &str = "com.elasticpath.database-image.environment";
-
-/// A build's scratch directory, removed however the build ends.
-struct WorkDir(PathBuf);
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(dir = %self.0.display(), error = %e, "could not remove the build directory");
-            }
-        }
-    }
-}
 
 /// The settings of a model whose every input is known (apply).
 pub fn args_of(config: &DatabaseImageModel) -> Result<Args, Diagnostics> {
@@ -53,13 +41,16 @@ pub fn args_of(config: &DatabaseImageModel) -> Result<Args, Diagnostics> {
 /// Create (`prior` is `None`) or update.
 pub async fn create_or_update(
     data: &ProviderData,
-    op: &Op<()>,
+    op: &Op<ImagePrivate>,
     prior: Option<DatabaseImageModel>,
     config: DatabaseImageModel,
     planned: &DatabaseImageModel<Planning>,
 ) -> Result<DatabaseImageModel, Diagnostics> {
     let args = args_of(&config)?;
     let target = target_for(data, &args.repository).await?;
+    if config.create_repository == Some(true) {
+        create_ecr_repository(data, op, &target, false, false).await?;
+    }
     let resolved = inputs::resolve(data, &args).await?;
     if let Some(Some(expected)) = planned.data_fingerprint.get() {
         if *expected != resolved.fingerprint {
@@ -137,7 +128,7 @@ fn request(
 }
 
 async fn build_and_push(
-    op: &Op<()>,
+    op: &Op<ImagePrivate>,
     target: &Target,
     args: &Args,
     resolved: &Resolved,

@@ -8,7 +8,8 @@
 //! server's `--version`, the base's digest) and never starts a server:
 //! equal to the state's, the plan is empty; else a new digest is planned.
 //! Read notices a manifest deleted outside Terraform; delete removes the
-//! tags and the manifest; import reads what the image records.
+//! tags and the manifest (and the ECR repository when it made it); import
+//! reads what the image records.
 
 mod apply;
 mod inputs;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::image::ImagePrivate;
 use super::provider::ProviderData;
 use super::rds_snapshot::settings::validate_known_package;
 use crate::framework::{
@@ -45,7 +47,7 @@ impl DatabaseImage {
 #[async_trait]
 impl TypedResource for DatabaseImage {
     type Model<P: crate::framework::Phase> = DatabaseImageModel<P>;
-    type Private = ();
+    type Private = ImagePrivate;
 
     fn type_name(&self) -> &'static str {
         "ep_database_image"
@@ -96,7 +98,7 @@ impl TypedResource for DatabaseImage {
 
     async fn create(
         &self,
-        op: &Op<()>,
+        op: &Op<ImagePrivate>,
         config: DatabaseImageModel,
         planned: DatabaseImageModel<Planning>,
     ) -> Result<DatabaseImageModel, Diagnostics> {
@@ -105,7 +107,7 @@ impl TypedResource for DatabaseImage {
 
     async fn update(
         &self,
-        op: &Op<()>,
+        op: &Op<ImagePrivate>,
         prior: DatabaseImageModel,
         config: DatabaseImageModel,
         planned: DatabaseImageModel<Planning>,
@@ -115,17 +117,25 @@ impl TypedResource for DatabaseImage {
 
     async fn read(
         &self,
-        _op: &Op<()>,
+        _op: &Op<ImagePrivate>,
         state: DatabaseImageModel,
     ) -> Result<Option<DatabaseImageModel>, Diagnostics> {
         ops::refresh(&self.data, state).await
     }
 
-    async fn delete(&self, op: &Op<()>, state: DatabaseImageModel) -> Result<(), Diagnostics> {
+    async fn delete(
+        &self,
+        op: &Op<ImagePrivate>,
+        state: DatabaseImageModel,
+    ) -> Result<(), Diagnostics> {
         ops::delete(&self.data, op, state).await
     }
 
-    async fn import(&self, _op: &Op<()>, id: &str) -> Result<DatabaseImageModel, Diagnostics> {
+    async fn import(
+        &self,
+        _op: &Op<ImagePrivate>,
+        id: &str,
+    ) -> Result<DatabaseImageModel, Diagnostics> {
         ops::import(&self.data, id).await
     }
 }

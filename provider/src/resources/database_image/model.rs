@@ -17,6 +17,7 @@ pub struct DatabaseImageModel<P: Phase = Applying> {
     pub tags: P::Of<Option<Vec<String>>>,
     pub base: P::Of<String>,
     pub keep_on_destroy: P::Of<Option<bool>>,
+    pub create_repository: P::Of<Option<bool>>,
     // What the database holds.
     pub deployment_package: P::Of<String>,
     pub environment: P::Of<String>,

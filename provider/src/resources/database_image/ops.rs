@@ -9,9 +9,10 @@ use super::model::DatabaseImageModel;
 use crate::framework::{Diagnostic, Diagnostics, Op};
 use crate::resources::image::access::registry_diag;
 use crate::resources::image::apply::target_for;
-use crate::resources::image::delete::remove_image;
+use crate::resources::image::delete::{delete_created_repository, remove_image};
 use crate::resources::image::read::{fetch_for_import, tags_pointing_at};
 use crate::resources::image::repository::EcrRepository;
+use crate::resources::image::ImagePrivate;
 use crate::resources::provider::ProviderData;
 
 /// The manifest must still exist (else the image is gone); tags that moved
@@ -47,12 +48,9 @@ pub async fn refresh(
 /// `keep_on_destroy` or another tag still points at it.
 pub async fn delete(
     data: &ProviderData,
-    op: &Op<()>,
+    op: &Op<ImagePrivate>,
     state: DatabaseImageModel,
 ) -> Result<(), Diagnostics> {
-    let Some(digest) = state.digest.as_deref() else {
-        return Ok(());
-    };
     let target = target_for(data, &state.repository).await?;
     let ecr = match &target.ecr_repository {
         Some(_) => Some(data.aws()?.ecr().await.map_err(|e| {
@@ -64,16 +62,22 @@ pub async fn delete(
         .as_ref()
         .zip(target.ecr_repository.as_deref())
         .map(|(c, n)| EcrRepository::new(c, n));
-    let ours = state.tags.clone().unwrap_or_default();
-    remove_image(
-        &|s, d| op.warn(s, d),
-        &target,
-        ecr_repo.as_ref(),
-        &ours,
-        state.keep_on_destroy.unwrap_or(false),
-        digest,
-    )
-    .await
+    if let Some(digest) = state.digest.as_deref() {
+        let ours = state.tags.clone().unwrap_or_default();
+        remove_image(
+            &|s, d| op.warn(s, d),
+            &target,
+            ecr_repo.as_ref(),
+            &ours,
+            state.keep_on_destroy.unwrap_or(false),
+            digest,
+        )
+        .await?;
+    }
+    match &ecr_repo {
+        Some(r) if op.private().created_repository => delete_created_repository(op, r, false).await,
+        _ => Ok(()),
+    }
 }
 
 /// Import from `registry/repository@sha256:…`: the registry's view, with
@@ -113,6 +117,7 @@ pub async fn import(data: &ProviderData, id: &str) -> Result<DatabaseImageModel,
         tags: Some(tags),
         base: String::new(),
         keep_on_destroy: None,
+        create_repository: None,
         deployment_package: String::new(),
         environment,
         schema_name: None,

@@ -18,6 +18,7 @@ use crate::datapop::{self, Command, Connection, DataPopError, Request, Secret, D
 use crate::dbserver::{normalise, LocalServer, ServerError, ServerOptions};
 use crate::framework::{Diagnostic, Diagnostics, Interrupted, Op};
 use crate::resources::image::request::cache_root;
+use crate::resources::image::ImagePrivate;
 
 /// The account the tool resets the schema as; dropped before shutdown, so
 /// the image holds no password made here.
@@ -33,14 +34,14 @@ fn data_cache() -> PathBuf {
     cache_root().join("database-data")
 }
 
-fn interrupted(op: &Op<()>, what: &str) -> Diagnostics {
+fn interrupted(op: &Op<ImagePrivate>, what: &str) -> Diagnostics {
     op.interrupted()
         .unwrap_or(Interrupted::Stopped)
         .to_diagnostic(what)
         .into()
 }
 
-fn server_diag(op: &Op<()>, e: ServerError, args: &Args) -> Diagnostics {
+fn server_diag(op: &Op<ImagePrivate>, e: ServerError, args: &Args) -> Diagnostics {
     match e {
         ServerError::Cancelled => interrupted(op, "the database server was running"),
         ServerError::Spawn { ref program, .. }
@@ -55,7 +56,11 @@ fn server_diag(op: &Op<()>, e: ServerError, args: &Args) -> Diagnostics {
 }
 
 /// The data directory for fingerprint `fp`: from the cache, or populated now.
-pub async fn data_directory(op: &Op<()>, args: &Args, fp: &str) -> Result<PathBuf, Diagnostics> {
+pub async fn data_directory(
+    op: &Op<ImagePrivate>,
+    args: &Args,
+    fp: &str,
+) -> Result<PathBuf, Diagnostics> {
     let cached = data_cache().join(fp);
     if cached.is_dir() {
         tracing::info!(dir = %cached.display(), "reusing the data directory populated earlier for these inputs");
@@ -125,7 +130,11 @@ pub async fn data_directory(op: &Op<()>, args: &Args, fp: &str) -> Result<PathBu
 
 /// The job on the running server: a temporary reset account, the tool,
 /// the account dropped again.
-async fn run_job(op: &Op<()>, args: &Args, server: &LocalServer) -> Result<(), Diagnostics> {
+async fn run_job(
+    op: &Op<ImagePrivate>,
+    args: &Args,
+    server: &LocalServer,
+) -> Result<(), Diagnostics> {
     let token = op.token();
     let reset_password = Alphanumeric.sample_string(&mut rand::rng(), 32);
     server
@@ -141,7 +150,7 @@ async fn run_job(op: &Op<()>, args: &Args, server: &LocalServer) -> Result<(), D
 
 /// Runs `reset-db` against the local server.
 async fn populate(
-    op: &Op<()>,
+    op: &Op<ImagePrivate>,
     args: &Args,
     reset_password: &str,
     port: u16,

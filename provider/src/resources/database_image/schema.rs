@@ -31,6 +31,10 @@ pub fn schema() -> Schema {
              to its digest at plan time), or `dir:PATH` / `tar:PATH` for a local root \
              filesystem. Its server must read data files of `server_version`.",
         ))
+        .attr(Attribute::optional("create_repository", Type::Bool).describe(
+            "Create the ECR repository if it does not exist (and delete it on destroy when empty), \
+             as `ep_image` does.",
+        ))
         .attr(Attribute::optional("keep_on_destroy", Type::Bool).describe(
             "On destroy, remove the tags but keep the manifest.",
         ))

@@ -10,10 +10,13 @@ use futures::future::try_join_all;
 
 use super::catalogue;
 use super::database::{self, DEFAULT_SCHEMA, DEFAULT_USER};
-use super::ecs::{self, Network, NewService};
+use super::ecs::{self, Network, NewService, Placement};
 use super::model::{DeploymentModel, DeploymentPrivate, StackBlock, StackEndpoints};
 use super::mq;
+use super::single;
 use super::steady::Expected;
+use super::taskdef::TaskSpec;
+use super::validate::SINGLE_INSTANCE;
 use super::wiring::{self, StackWiring, TaskContext};
 use crate::aws::rds;
 use crate::framework::{Diagnostic, Diagnostics, Observed, Op};
@@ -53,6 +56,20 @@ fn stack_of<'m>(m: &'m DeploymentModel, stack: &str) -> Option<&'m StackBlock> {
         "author" => m.author.as_ref(),
         _ => m.live.as_ref(),
     }
+}
+
+/// One service to bring to its task definition.
+struct Rollout<'t> {
+    /// `stack/service` key in state.
+    key: String,
+    /// ECS service name.
+    name: String,
+    /// The task definition it should run.
+    spec: TaskSpec,
+    /// Tasks.
+    desired: u32,
+    /// Target group, container and port.
+    target_group: Option<(&'t str, &'t str, u16)>,
 }
 
 /// One apply: the configuration, what existed before, and the state being built.
@@ -119,6 +136,11 @@ impl<'a> Converge<'a> {
     /// Runs the whole convergence; the final state on success.
     pub async fn run(self) -> Result<DeploymentModel, Diagnostics> {
         let cluster = self.cluster().await?;
+        if self.config.kind == SINGLE_INSTANCE {
+            self.single_instance(&cluster).await?;
+            self.record(|s| s.status = Some("ready".to_owned()))?;
+            return Ok(self.snapshot());
+        }
         let stacks = try_join_all(catalogue::STACKS.map(|s| self.stack(s))).await?;
         let wirings: BTreeMap<String, StackWiring> = stacks.into_iter().collect();
         self.services(&cluster, &wirings).await?;
@@ -319,7 +341,7 @@ impl<'a> Converge<'a> {
                     &self.aws.mq,
                     &name,
                     b,
-                    &self.config.subnet_ids,
+                    self.config.subnet_ids.as_deref().unwrap_or_default(),
                     &self.security_groups(),
                     &self.tags(&format!("{stack}/broker")),
                 )
@@ -356,80 +378,176 @@ impl<'a> Converge<'a> {
         wirings: &BTreeMap<String, StackWiring>,
     ) -> Result<(), Diagnostics> {
         let ctx = self.task_context();
-        let network = Network {
-            subnets: self.config.subnet_ids.clone(),
+        let placement = Placement::Fargate(Network {
+            subnets: self.config.subnet_ids.clone().unwrap_or_default(),
             security_groups: self.security_groups(),
             public_ip: self.config.assign_public_ip.unwrap_or(false),
-        };
-        let rollouts = self.config.service.iter().map(|svc| {
-            let (ctx, network) = (&ctx, &network);
-            async move {
-                let Some(kind) = catalogue::service(&svc.name) else {
-                    return Err(Diagnostics::from(Diagnostic::error("Unknown service", svc.name.clone())));
-                };
-                let Some(w) = wirings.get(&svc.stack) else {
-                    return Err(Diagnostic::error("Unknown stack", svc.stack.clone()).into());
-                };
-                let key = format!("{}/{}", svc.stack, svc.name);
-                let spec = wiring::task_spec(ctx, kind, svc, w);
-                let known = self.snapshot().task_definitions.and_then(|m| m.get(&key).cloned());
-                let td = match &known {
-                    Some(arn) => match ecs::describe_task_definition(&self.aws.ecs, arn).await? {
-                        Some(registered) if spec.differences(&registered).is_empty() => arn.clone(),
-                        Some(registered) => {
-                            tracing::info!(service = %key, changes = ?spec.differences(&registered), "registering a new task definition revision");
-                            ecs::register(&self.aws.ecs, &spec, &self.tags(&key)).await?
-                        }
-                        None => ecs::register(&self.aws.ecs, &spec, &self.tags(&key)).await?,
-                    },
-                    None => ecs::register(&self.aws.ecs, &spec, &self.tags(&key)).await?,
-                };
-                self.record(|s| {
-                    s.task_definitions.get_or_insert_with(BTreeMap::new).insert(key.clone(), td.clone());
-                })?;
-                let name = service_name(&svc.stack, &svc.name);
-                let desired = svc.desired_count.unwrap_or(1);
-                let deployment = match ecs::describe_service(&self.aws.ecs, cluster, &name).await? {
-                    Observed::NotFound => {
-                        let tg = match (svc.name.as_str(), stack_of(self.config, &svc.stack).and_then(|b| b.target_group_arn.as_deref())) {
-                            ("cortex", Some(tg)) => Some((tg, kind.name, kind.port)),
-                            _ => None,
-                        };
-                        let tags = self.tags(&key);
-                        let (arn, dep) = ecs::create_service(&self.aws.ecs, &NewService { cluster, name: &name, task_definition: &td, desired, network, target_group: tg, tags: &tags }).await?;
-                        self.record(|s| {
-                            s.services.get_or_insert_with(BTreeMap::new).insert(key.clone(), arn.clone());
-                        })?;
-                        Some(dep)
-                    }
-                    Observed::Status(_, d) => {
-                        self.record(|s| {
-                            s.services.get_or_insert_with(BTreeMap::new).insert(key.clone(), d.arn.clone());
-                        })?;
-                        if d.view.task_definition != td || d.view.desired != i32::try_from(desired).unwrap_or(i32::MAX) {
-                            Some(ecs::update_service(&self.aws.ecs, cluster, &name, &td, desired).await?)
-                        } else {
-                            None
-                        }
-                    }
-                };
-                if let Some(dep) = deployment {
-                    let expected = Expected { task_definition: &td, deployment_id: dep.as_deref() };
-                    ecs::wait_steady(&self.aws.ecs, self.op, cluster, &name, &expected).await?;
-                }
-                if let Some(old) = known.filter(|old| *old != td) {
-                    ecs::deregister(&self.aws.ecs, &old).await?;
-                }
-                Ok::<_, Diagnostics>(())
-            }
         });
-        try_join_all(rollouts).await?;
-        let configured: Vec<String> = self
-            .config
-            .service
-            .iter()
-            .map(|s| format!("{}/{}", s.stack, s.name))
-            .collect();
+        let mut rollouts = Vec::new();
+        for svc in &self.config.service {
+            let Some(kind) = catalogue::service(&svc.name) else {
+                return Err(Diagnostic::error("Unknown service", svc.name.clone()).into());
+            };
+            let Some(w) = wirings.get(&svc.stack) else {
+                return Err(Diagnostic::error("Unknown stack", svc.stack.clone()).into());
+            };
+            let target_group = match (
+                svc.name.as_str(),
+                stack_of(self.config, &svc.stack).and_then(|b| b.target_group_arn.as_deref()),
+            ) {
+                ("cortex", Some(tg)) => Some((tg, kind.name, kind.port)),
+                _ => None,
+            };
+            rollouts.push(Rollout {
+                key: format!("{}/{}", svc.stack, svc.name),
+                name: service_name(&svc.stack, &svc.name),
+                spec: wiring::task_spec(&ctx, kind, svc, w),
+                desired: svc.desired_count.unwrap_or(1),
+                target_group,
+            });
+        }
+        let configured: Vec<String> = rollouts.iter().map(|r| r.key.clone()).collect();
+        try_join_all(
+            rollouts
+                .into_iter()
+                .map(|r| self.roll_out(cluster, &placement, r)),
+        )
+        .await?;
+        self.remove_unconfigured(cluster, &configured).await
+    }
+
+    /// The `single_instance` kind: one task definition with every service,
+    /// the database and the broker, run by one service on the cluster's EC2
+    /// capacity.
+    async fn single_instance(&self, cluster: &str) -> Result<(), Diagnostics> {
+        let Some(block) = &self.config.single_instance else {
+            return Err(Diagnostic::error(
+                "Missing single_instance block",
+                "A `single_instance` deployment needs its `single_instance` block.",
+            )
+            .into());
+        };
+        let mut services = Vec::new();
+        for svc in &self.config.service {
+            let Some(kind) = catalogue::service(&svc.name) else {
+                return Err(Diagnostic::error("Unknown service", svc.name.clone()).into());
+            };
+            services.push((kind, svc));
+        }
+        let endpoints = single::endpoints(block);
+        self.record(|s| {
+            s.endpoints = Some(BTreeMap::from([(single::STACK.to_owned(), endpoints)]));
+        })?;
+        let placement = match &block.capacity_provider {
+            Some(cp) => Placement::CapacityProvider(cp.clone()),
+            None => Placement::Ec2,
+        };
+        let rollout = Rollout {
+            key: single::KEY.to_owned(),
+            name: service_name(single::STACK, single::SERVICE),
+            spec: single::task_spec(&self.task_context(), block, &services),
+            desired: 1,
+            target_group: None,
+        };
+        self.roll_out(cluster, &placement, rollout).await?;
+        self.remove_unconfigured(cluster, &[single::KEY.to_owned()])
+            .await
+    }
+
+    /// Registers a new revision when the registered one differs, creates or
+    /// updates the service, waits for it to be steady, and deregisters the
+    /// revision it replaced.
+    async fn roll_out(
+        &self,
+        cluster: &str,
+        placement: &Placement,
+        r: Rollout<'_>,
+    ) -> Result<(), Diagnostics> {
+        let Rollout {
+            key,
+            name,
+            spec,
+            desired,
+            target_group,
+        } = r;
+        let known = self
+            .snapshot()
+            .task_definitions
+            .and_then(|m| m.get(&key).cloned());
+        let registered = match &known {
+            Some(arn) => ecs::describe_task_definition(&self.aws.ecs, arn).await?,
+            None => None,
+        };
+        let td = match (&known, registered) {
+            (Some(arn), Some(registered)) if spec.differences(&registered).is_empty() => {
+                arn.clone()
+            }
+            (_, registered) => {
+                if let Some(registered) = registered {
+                    tracing::info!(service = %key, changes = ?spec.differences(&registered), "registering a new task definition revision");
+                }
+                ecs::register(&self.aws.ecs, &spec, &self.tags(&key)).await?
+            }
+        };
+        self.record(|s| {
+            s.task_definitions
+                .get_or_insert_with(BTreeMap::new)
+                .insert(key.clone(), td.clone());
+        })?;
+        let deployment = match ecs::describe_service(&self.aws.ecs, cluster, &name).await? {
+            Observed::NotFound => {
+                let tags = self.tags(&key);
+                let new = NewService {
+                    cluster,
+                    name: &name,
+                    task_definition: &td,
+                    desired,
+                    placement,
+                    target_group,
+                    tags: &tags,
+                };
+                let (arn, dep) = ecs::create_service(&self.aws.ecs, &new).await?;
+                self.record(|s| {
+                    s.services
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(key.clone(), arn.clone());
+                })?;
+                Some(dep)
+            }
+            Observed::Status(_, d) => {
+                self.record(|s| {
+                    s.services
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(key.clone(), d.arn.clone());
+                })?;
+                if d.view.task_definition != td
+                    || d.view.desired != i32::try_from(desired).unwrap_or(i32::MAX)
+                {
+                    Some(ecs::update_service(&self.aws.ecs, cluster, &name, &td, desired).await?)
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(dep) = deployment {
+            let expected = Expected {
+                task_definition: &td,
+                deployment_id: dep.as_deref(),
+            };
+            ecs::wait_steady(&self.aws.ecs, self.op, cluster, &name, &expected).await?;
+        }
+        if let Some(old) = known.filter(|old| *old != td) {
+            ecs::deregister(&self.aws.ecs, &old).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the services in state that `configured` no longer holds.
+    async fn remove_unconfigured(
+        &self,
+        cluster: &str,
+        configured: &[String],
+    ) -> Result<(), Diagnostics> {
         let gone: Vec<(String, String)> = self
             .snapshot()
             .services

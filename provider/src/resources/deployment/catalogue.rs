@@ -105,7 +105,7 @@ pub const WIRED_VARIABLES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::deployment::fargate::check_task_size;
+    use crate::aws::fargate::check_task_size;
 
     #[test]
     fn every_default_size_is_one_fargate_runs() {

@@ -3,6 +3,8 @@
 
 use super::model::{DeploymentModel, ServiceBlock, StackBlock};
 use super::mq::BrokerChange;
+use super::single;
+use super::validate::SINGLE_INSTANCE;
 
 fn stack<'m>(m: &'m DeploymentModel, name: &str) -> Option<&'m StackBlock> {
     if name == "author" {
@@ -33,9 +35,79 @@ fn service_changes(old: &ServiceBlock, new: &ServiceBlock) -> Vec<&'static str> 
     why
 }
 
+/// A `single_instance` update: every change lands in the one task
+/// definition, and its new revision restarts every container together.
+fn describe_single(prior: &DeploymentModel, config: &DeploymentModel) -> Vec<String> {
+    let mut why: Vec<String> = Vec::new();
+    if let (Some(o), Some(n)) = (&prior.single_instance, &config.single_instance) {
+        let mut part = |what: &str, differs: bool| {
+            if differs {
+                why.push(what.to_owned());
+            }
+        };
+        part("database image", o.database_image != n.database_image);
+        part("ActiveMQ image", o.activemq_image != n.activemq_image);
+        part(
+            "database wiring",
+            (
+                &o.schema_name,
+                &o.username,
+                &o.password_secret_arn,
+                &o.commerce_environment,
+            ) != (
+                &n.schema_name,
+                &n.username,
+                &n.password_secret_arn,
+                &n.commerce_environment,
+            ),
+        );
+        part(
+            "container sizes",
+            (o.database_memory, o.activemq_memory) != (n.database_memory, n.activemq_memory),
+        );
+        part("host ports", single::host_ports(o) != single::host_ports(n));
+        part(
+            "capacity provider (applies when the service is next created)",
+            o.capacity_provider != n.capacity_provider,
+        );
+    }
+    for svc in &config.service {
+        match prior.service.iter().find(|o| o.name == svc.name) {
+            None => why.push(format!("{} added", svc.name)),
+            Some(o) => why.extend(
+                service_changes(o, svc)
+                    .into_iter()
+                    .map(|w| format!("{}: {w}", svc.name)),
+            ),
+        }
+    }
+    for old in &prior.service {
+        if !config.service.iter().any(|n| n.name == old.name) {
+            why.push(format!("{} removed", old.name));
+        }
+    }
+    if prior.execution_role_arn != config.execution_role_arn
+        || prior.task_role_arn != config.task_role_arn
+        || prior.log_group != config.log_group
+    {
+        why.push("roles or logging".to_owned());
+    }
+    if why.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "{}: new task definition revision, its one task restarts with every container ({})",
+        single::KEY,
+        why.join(", ")
+    )]
+}
+
 /// Lines describing the update from `prior` to `config`; empty when the
 /// configuration did not change.
 pub fn describe(prior: &DeploymentModel, config: &DeploymentModel) -> Vec<String> {
+    if config.kind == SINGLE_INSTANCE {
+        return describe_single(prior, config);
+    }
     let mut lines = Vec::new();
     let mut moved_stacks = Vec::new();
     for name in ["author", "live"] {
@@ -144,6 +216,43 @@ mod tests {
             ],
             ..DeploymentModel::default()
         }
+    }
+
+    #[test]
+    fn a_single_instance_image_restarts_the_one_task_and_says_why() {
+        let block = crate::resources::deployment::model::SingleInstanceBlock {
+            database_image: "db:1".to_owned(),
+            activemq_image: "mq:1".to_owned(),
+            schema_name: None,
+            username: None,
+            password_secret_arn: "arn:aws:ssm:r:1:parameter/p".to_owned(),
+            commerce_environment: None,
+            database_memory: None,
+            activemq_memory: None,
+            cortex_host_port: None,
+            cm_host_port: None,
+            activemq_console_host_port: None,
+            capacity_provider: None,
+        };
+        let old = DeploymentModel {
+            kind: SINGLE_INSTANCE.to_owned(),
+            single_instance: Some(block.clone()),
+            service: vec![
+                service("cortex", "single", "cortex:1"),
+                service("cm", "single", "cm:1"),
+            ],
+            ..DeploymentModel::default()
+        };
+        assert!(describe(&old, &old).is_empty());
+        let mut new = old.clone();
+        new.service[1].image = "cm:2".to_owned();
+        if let Some(b) = new.single_instance.as_mut() {
+            b.cm_host_port = Some(9999);
+        }
+        assert_eq!(
+            describe(&old, &new),
+            vec!["single/instance: new task definition revision, its one task restarts with every container (host ports, cm: image)"]
+        );
     }
 
     #[test]

@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerCondition, ContainerDefinition,
-    ContainerDependency, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair,
-    LaunchType, LoadBalancer, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode,
-    PortMapping as SdkPort, PropagateTags, Secret, Tag, TransportProtocol,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Compatibility,
+    ContainerCondition, ContainerDefinition, ContainerDependency, DeploymentCircuitBreaker,
+    DeploymentConfiguration, KeyValuePair, LaunchType, LoadBalancer, LogConfiguration, LogDriver,
+    NetworkConfiguration, NetworkMode, PortMapping as SdkPort, PropagateTags, Secret, Tag,
+    TransportProtocol,
 };
 use aws_sdk_ecs::Client;
 
 use super::steady::{assess, DeploymentView, Expected, ServiceView, Steadiness};
-use super::taskdef::{ContainerSpec, HealthCheck, LogConfig, PortMapping, TaskSpec};
+use super::taskdef::{ContainerSpec, HealthCheck, LogConfig, Networking, PortMapping, TaskSpec};
 use crate::aws::{not_found, retry_while, ApiError};
 use crate::framework::typed::PrivateType;
 use crate::framework::{Diagnostic, Diagnostics, NotFound, Observed, Op, Waiter};
@@ -89,6 +90,7 @@ fn to_sdk(c: &ContainerSpec) -> ContainerDefinition {
         .map(|p| {
             SdkPort::builder()
                 .container_port(i32::from(p.container_port))
+                .set_host_port(p.host_port.map(i32::from))
                 .protocol(TransportProtocol::from(
                     p.protocol.as_deref().unwrap_or("tcp"),
                 ))
@@ -135,6 +137,7 @@ fn to_sdk(c: &ContainerSpec) -> ContainerDefinition {
         .set_health_check(health)
         .set_depends_on(Some(depends))
         .set_log_configuration(log)
+        .set_links((!c.links.is_empty()).then(|| c.links.clone()))
         .build()
 }
 
@@ -159,6 +162,7 @@ fn from_sdk(c: &ContainerDefinition) -> ContainerSpec {
             .filter_map(|p| {
                 Some(PortMapping {
                     container_port: u16::try_from(p.container_port()?).ok()?,
+                    host_port: p.host_port().and_then(|h| u16::try_from(h).ok()),
                     protocol: p.protocol().map(|p| p.as_str().to_owned()),
                 })
             })
@@ -197,6 +201,7 @@ fn from_sdk(c: &ContainerDefinition) -> ContainerSpec {
                 .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
         }),
+        links: c.links().to_vec(),
     }
 }
 
@@ -209,8 +214,14 @@ pub async fn register(
     let out = ecs
         .register_task_definition()
         .family(&spec.family)
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(match spec.networking {
+            Networking::Fargate => NetworkMode::Awsvpc,
+            Networking::Bridge => NetworkMode::Bridge,
+        })
+        .requires_compatibilities(match spec.networking {
+            Networking::Fargate => Compatibility::Fargate,
+            Networking::Bridge => Compatibility::Ec2,
+        })
         .cpu(spec.cpu.to_string())
         .memory(spec.memory.to_string())
         .set_execution_role_arn(spec.execution_role_arn.clone())
@@ -272,6 +283,10 @@ pub async fn describe_task_definition(
     }
     Ok(Some(TaskSpec {
         family: t.family().unwrap_or_default().to_owned(),
+        networking: match t.network_mode() {
+            Some(NetworkMode::Bridge) => Networking::Bridge,
+            _ => Networking::Fargate,
+        },
         cpu: t.cpu().and_then(|c| c.parse().ok()).unwrap_or(0),
         memory: t.memory().and_then(|m| m.parse().ok()).unwrap_or(0),
         execution_role_arn: t.execution_role_arn().map(str::to_owned),
@@ -304,7 +319,19 @@ pub async fn deregister(ecs: &Client, arn: &str) -> Result<(), Diagnostics> {
     }
 }
 
-/// Where a service's tasks run.
+/// Where a service's tasks run: Fargate in subnets, or the cluster's EC2
+/// capacity (bridge network, no subnets).
+#[derive(Clone, Debug)]
+pub enum Placement {
+    /// Fargate, `awsvpc`.
+    Fargate(Network),
+    /// The EC2 launch type.
+    Ec2,
+    /// A capacity provider of the cluster.
+    CapacityProvider(String),
+}
+
+/// The subnets and security groups of a Fargate service.
 #[derive(Clone, Debug, Default)]
 pub struct Network {
     /// Subnets.
@@ -326,8 +353,8 @@ pub struct NewService<'a> {
     pub task_definition: &'a str,
     /// Tasks.
     pub desired: u32,
-    /// Network.
-    pub network: &'a Network,
+    /// Where its tasks run.
+    pub placement: &'a Placement,
     /// Target group and the container/port it routes to.
     pub target_group: Option<(&'a str, &'a str, u16)>,
     /// Tags.
@@ -343,22 +370,45 @@ fn deployment_for(service: Option<&aws_sdk_ecs::types::Service>, td: &str) -> Op
         .map(str::to_owned)
 }
 
-/// Creates a Fargate service with the circuit breaker on (rollback
+/// Creates a service with the circuit breaker on (rollback
 /// included); returns its ARN and the deployment it started.
 pub async fn create_service(
     ecs: &Client,
     s: &NewService<'_>,
 ) -> Result<(String, Option<String>), Diagnostics> {
-    let vpc = AwsVpcConfiguration::builder()
-        .set_subnets(Some(s.network.subnets.clone()))
-        .set_security_groups(Some(s.network.security_groups.clone()))
-        .assign_public_ip(if s.network.public_ip {
-            AssignPublicIp::Enabled
-        } else {
-            AssignPublicIp::Disabled
-        })
-        .build()
-        .map_err(|e| Diagnostic::error("Invalid network configuration", e.to_string()))?;
+    let (launch_type, network, strategy) = match s.placement {
+        Placement::Fargate(n) => {
+            let vpc = AwsVpcConfiguration::builder()
+                .set_subnets(Some(n.subnets.clone()))
+                .set_security_groups(Some(n.security_groups.clone()))
+                .assign_public_ip(if n.public_ip {
+                    AssignPublicIp::Enabled
+                } else {
+                    AssignPublicIp::Disabled
+                })
+                .build()
+                .map_err(|e| Diagnostic::error("Invalid network configuration", e.to_string()))?;
+            let net = NetworkConfiguration::builder()
+                .awsvpc_configuration(vpc)
+                .build();
+            (Some(LaunchType::Fargate), Some(net), None)
+        }
+        Placement::Ec2 => (Some(LaunchType::Ec2), None, None),
+        Placement::CapacityProvider(name) => {
+            let item = CapacityProviderStrategyItem::builder()
+                .capacity_provider(name)
+                .weight(1)
+                .build()
+                .map_err(|e| Diagnostic::error("Invalid capacity provider", e.to_string()))?;
+            (None, None, Some(vec![item]))
+        }
+    };
+    // One task on one host cannot overlap itself (its host ports are
+    // taken): the old task stops before the new one starts.
+    let (min_healthy, max) = match s.placement {
+        Placement::Fargate(_) => (100, 200),
+        _ => (0, 100),
+    };
     let breaker = DeploymentCircuitBreaker::builder()
         .enable(true)
         .rollback(true)
@@ -376,17 +426,14 @@ pub async fn create_service(
         .service_name(s.name)
         .task_definition(s.task_definition)
         .desired_count(to_i32(s.desired))
-        .launch_type(LaunchType::Fargate)
-        .network_configuration(
-            NetworkConfiguration::builder()
-                .awsvpc_configuration(vpc)
-                .build(),
-        )
+        .set_launch_type(launch_type)
+        .set_network_configuration(network)
+        .set_capacity_provider_strategy(strategy)
         .deployment_configuration(
             DeploymentConfiguration::builder()
                 .deployment_circuit_breaker(breaker)
-                .minimum_healthy_percent(100)
-                .maximum_percent(200)
+                .minimum_healthy_percent(min_healthy)
+                .maximum_percent(max)
                 .build(),
         )
         .set_load_balancers(lbs)

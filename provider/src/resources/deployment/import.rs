@@ -1,5 +1,6 @@
-//! Import by deployment name: every part is found again by its name or its
-//! `ep:deployment` / `ep:part` tags.
+//! Import by deployment name (`<name>@<cluster>` for `single_instance`):
+//! every part is found again by its name or its `ep:deployment` /
+//! `ep:part` tags.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +9,11 @@ use aws_sdk_ecs::types::ServiceField;
 use super::apply::{broker_name, cluster_name, Clients, TAG_DEPLOYMENT, TAG_PART};
 use super::catalogue::STACKS;
 use super::database::DEFAULT_SCHEMA;
+use super::ecs;
 use super::model::{DeploymentModel, StackEndpoints};
 use super::mq;
-use super::validate::AUTHOR_AND_LIVE;
+use super::single;
+use super::validate::{AUTHOR_AND_LIVE, SINGLE_INSTANCE};
 use super::wiring::jdbc_url;
 use crate::aws::ApiError;
 use crate::framework::{Diagnostic, Diagnostics, Observed};
@@ -80,6 +83,64 @@ pub async fn find(aws: &Clients, name: &str) -> Result<DeploymentModel, Diagnost
     m.brokers = Some(brokers);
     m.endpoints = Some(endpoints);
     Ok(m)
+}
+
+/// A `single_instance` deployment, imported as `<name>@<cluster>` (its
+/// cluster is not one it created, so the name alone does not find it).
+pub async fn find_single(
+    aws: &Clients,
+    name: &str,
+    cluster: &str,
+) -> Result<DeploymentModel, Diagnostics> {
+    let clusters = aws
+        .ecs
+        .describe_clusters()
+        .clusters(cluster)
+        .send()
+        .await
+        .map_err(|e| ApiError::new("ECS DescribeClusters", format!("cluster {cluster:?}"), &e))?;
+    let Some(cluster_arn) = clusters
+        .clusters()
+        .iter()
+        .find(|c| c.status() == Some("ACTIVE"))
+        .and_then(|c| c.cluster_arn())
+        .map(str::to_owned)
+    else {
+        return Err(Diagnostic::error(
+            "Cannot import",
+            format!("No ECS cluster {cluster:?} is active."),
+        )
+        .into());
+    };
+    let (services, task_definitions) = services(aws, &cluster_arn, name).await?;
+    let registered = match task_definitions.get(single::KEY) {
+        Some(arn) => ecs::describe_task_definition(&aws.ecs, arn).await?,
+        None => None,
+    };
+    let Some(registered) = registered else {
+        return Err(Diagnostic::error(
+            "Cannot import",
+            format!(
+                "Cluster {cluster:?} runs no single-instance deployment {name:?} (no service tagged {TAG_PART}={}).",
+                single::KEY
+            ),
+        )
+        .into());
+    };
+    Ok(DeploymentModel {
+        name: name.to_owned(),
+        kind: SINGLE_INSTANCE.to_owned(),
+        id: Some(name.to_owned()),
+        cluster_arn: Some(cluster_arn),
+        status: Some("ready".to_owned()),
+        services: Some(services),
+        task_definitions: Some(task_definitions),
+        endpoints: Some(BTreeMap::from([(
+            single::STACK.to_owned(),
+            single::endpoints_registered(&registered),
+        )])),
+        ..DeploymentModel::default()
+    })
 }
 
 /// Service and task definition ARNs by `stack/service`, from the services' `ep:part` tags.

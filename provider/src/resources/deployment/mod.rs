@@ -11,15 +11,15 @@ mod broker;
 mod catalogue;
 mod changes;
 mod database;
-mod ecs;
-mod fargate;
+pub(crate) mod ecs;
 mod import;
 mod model;
 mod mq;
 mod resource;
 mod schema;
+mod single;
 mod steady;
-mod taskdef;
+pub(crate) mod taskdef;
 mod validate;
 mod wiring;
 

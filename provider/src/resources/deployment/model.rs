@@ -54,10 +54,33 @@ impl DatabaseBlock {
 pub struct BrokerUser {
     /// User name.
     pub username: String,
-    /// Password (sensitive).
-    pub password: String,
+    /// Password (sensitive, kept in state), or else `password_wo`.
+    pub password: Option<String>,
+    /// Write-only password: in the configuration during apply, in no state.
+    pub password_wo: Option<String>,
+    /// A change sends `password_wo` to the broker again.
+    pub password_wo_version: Option<u64>,
     /// Access to the ActiveMQ web console.
     pub console_access: Option<bool>,
+}
+
+impl BrokerUser {
+    /// The password to send to Amazon MQ.
+    pub fn secret(&self) -> &str {
+        self.password
+            .as_deref()
+            .or(self.password_wo.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// Equal in everything a state can hold: a write-only password is never
+    /// in the prior state, so only its version tells that it changed.
+    pub fn same_as_stored(&self, stored: &BrokerUser) -> bool {
+        self.username == stored.username
+            && self.password == stored.password
+            && self.password_wo_version == stored.password_wo_version
+            && self.console_access == stored.console_access
+    }
 }
 
 /// The `broker` block of a stack: an Amazon MQ ActiveMQ broker.
@@ -84,6 +107,36 @@ pub struct StackBlock {
     pub database: Option<DatabaseBlock>,
     /// The broker.
     pub broker: Option<BrokerBlock>,
+}
+
+/// The `single_instance` block: the database and broker containers of a
+/// single-instance deployment and the host ports it publishes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SingleInstanceBlock {
+    /// MySQL/MariaDB image with the populated database (`ep_database_image.x.image_uri`).
+    pub database_image: String,
+    /// ActiveMQ image.
+    pub activemq_image: String,
+    /// Commerce schema (default `commercedb`).
+    pub schema_name: Option<String>,
+    /// Application user (default `ep`).
+    pub username: Option<String>,
+    /// ARN of the SSM parameter or Secrets Manager secret holding its password.
+    pub password_secret_arn: String,
+    /// `EP_COMMERCE_ENVNAME` of the services (default `single`).
+    pub commerce_environment: Option<String>,
+    /// Memory of the database container, MiB (default 1024).
+    pub database_memory: Option<u32>,
+    /// Memory of the ActiveMQ container, MiB (default 512).
+    pub activemq_memory: Option<u32>,
+    /// Host port of Cortex's 8080 (default 9080).
+    pub cortex_host_port: Option<u32>,
+    /// Host port of Commerce Manager's 8080 (default 9081).
+    pub cm_host_port: Option<u32>,
+    /// Host port of the ActiveMQ web console's 8161 (default 8161).
+    pub activemq_console_host_port: Option<u32>,
+    /// Capacity provider of the cluster to run on; EC2 launch type when unset.
+    pub capacity_provider: Option<String>,
 }
 
 /// One `service` block.
@@ -134,7 +187,7 @@ pub struct DeploymentModel<P: Phase = Applying> {
     pub name: P::Of<String>,
     pub kind: P::Of<String>,
     pub cluster_arn: P::Of<Option<String>>,
-    pub subnet_ids: P::Of<Vec<String>>,
+    pub subnet_ids: P::Of<Option<Vec<String>>>,
     pub security_group_ids: P::Of<Option<Vec<String>>>,
     pub assign_public_ip: P::Of<Option<bool>>,
     pub execution_role_arn: P::Of<Option<String>>,
@@ -143,6 +196,7 @@ pub struct DeploymentModel<P: Phase = Applying> {
     pub tags: P::Of<Option<BTreeMap<String, String>>>,
     pub author: P::Of<Option<StackBlock>>,
     pub live: P::Of<Option<StackBlock>>,
+    pub single_instance: P::Of<Option<SingleInstanceBlock>>,
     pub service: P::Of<Vec<ServiceBlock>>,
     // Outputs.
     pub id: P::Of<Option<String>>,

@@ -82,7 +82,7 @@ pub async fn create_broker(
         .map(|u| {
             User::builder()
                 .username(&u.username)
-                .password(&u.password)
+                .password(u.secret())
                 .console_access(u.console_access.unwrap_or(false))
                 .build()
         })
@@ -249,7 +249,7 @@ impl BrokerChange {
         for (i, u) in new.user.iter().enumerate() {
             match old.user.iter().find(|o| o.username == u.username) {
                 None => c.create.push(i),
-                Some(o) if o != u => c.update.push(i),
+                Some(o) if !u.same_as_stored(o) => c.update.push(i),
                 Some(_) => {}
             }
         }
@@ -323,7 +323,7 @@ pub async fn update_broker<P: PrivateType>(
                 mq.$call()
                     .broker_id(id)
                     .username(&u.username)
-                    .password(&u.password)
+                    .password(u.secret())
                     .console_access(u.console_access.unwrap_or(false))
                     .send()
                     .await
@@ -368,7 +368,9 @@ mod change_tests {
     fn user(name: &str, pw: &str) -> BrokerUser {
         BrokerUser {
             username: name.to_owned(),
-            password: pw.to_owned(),
+            password: Some(pw.to_owned()),
+            password_wo: None,
+            password_wo_version: None,
             console_access: None,
         }
     }
@@ -403,6 +405,28 @@ mod change_tests {
             "3 user(s) change; the broker reboots to apply it"
         );
         assert!(BrokerChange::between(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn a_write_only_password_is_sent_again_only_when_its_version_changes() {
+        let stored = |version| BrokerUser {
+            username: "ep".to_owned(),
+            password: None,
+            password_wo: None,
+            password_wo_version: Some(version),
+            console_access: None,
+        };
+        let configured = |pw: &str, version| BrokerUser {
+            password_wo: Some(pw.to_owned()),
+            ..stored(version)
+        };
+        // The prior state never holds the value: the same version is no change.
+        let old = broker(vec![stored(1)]);
+        let same = broker(vec![configured("a-new-password-9", 1)]);
+        assert!(BrokerChange::between(&old, &same).is_empty());
+        let bumped = broker(vec![configured("a-new-password-9", 2)]);
+        assert_eq!(BrokerChange::between(&old, &bumped).update, vec![0]);
+        assert_eq!(bumped.user[0].secret(), "a-new-password-9");
     }
 
     #[test]

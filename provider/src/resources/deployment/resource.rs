@@ -71,6 +71,8 @@ impl Deployment {
 /// The configuration, when every part the change summary reads is known.
 fn known_config(c: &DeploymentModel<Planning>) -> Option<DeploymentModel> {
     Some(DeploymentModel {
+        kind: c.kind.get()?.clone(),
+        single_instance: c.single_instance.get()?.clone(),
         author: c.author.get()?.clone(),
         live: c.live.get()?.clone(),
         service: c.service.get()?.clone(),
@@ -256,6 +258,11 @@ impl TypedResource for Deployment {
             }
             parts += services.len();
         }
+        // A single-instance deployment's only part is its service: deleted
+        // by hand it is drift to repair, as long as the user's cluster is there.
+        if parts == 0 && state.kind == validate::SINGLE_INSTANCE && !cluster.is_empty() {
+            parts = usize::from(ecs::cluster_active(&aws.ecs, &cluster).await?);
+        }
         if parts == 0 && !problems.is_empty() {
             // Nothing of it is left: the deployment is gone.
             return Ok(None);
@@ -333,6 +340,10 @@ impl TypedResource for Deployment {
         id: &str,
     ) -> Result<DeploymentModel, Diagnostics> {
         let (aws, _) = self.clients().await?;
+        if let Some((name, cluster)) = id.split_once('@') {
+            // Single instance: the cluster is the user's, never deleted.
+            return import::find_single(&aws, name, cluster).await;
+        }
         let model = import::find(&aws, id).await?;
         // Found by the name this provider gives the clusters it creates.
         op.update_private(|p| p.created_cluster = true);

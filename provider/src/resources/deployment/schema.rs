@@ -4,10 +4,11 @@ use crate::framework::{Attribute, Block, Nesting, Schema, Type};
 
 /// The inputs every output may depend on: a change to any of them makes
 /// the outputs that name it unknown in the plan.
-const STACK_INPUTS: &[&str] = &["author", "live"];
+const STACK_INPUTS: &[&str] = &["author", "live", "single_instance"];
 const SERVICE_INPUTS: &[&str] = &[
     "author",
     "live",
+    "single_instance",
     "service",
     "cluster_arn",
     "subnet_ids",
@@ -73,9 +74,27 @@ fn broker_block() -> Block {
     let user = Block::new("A broker user.")
         .attr(Attribute::required("username", Type::String).describe("2–100 characters."))
         .attr(
-            Attribute::required("password", Type::String)
-                .describe("12–250 characters, at least 4 different, no commas.")
+            Attribute::optional("password", Type::String)
+                .describe(
+                    "12–250 characters, at least 4 different, no commas. Kept in state \
+                     (sensitive); or give `password_wo`.",
+                )
                 .sensitive(),
+        )
+        .attr(
+            Attribute::optional("password_wo", Type::String)
+                .describe(
+                    "Write-only (Terraform 1.11+) form of `password`, with the same rules: sent \
+                     to Amazon MQ, never stored in plan or state. Needs `password_wo_version`.",
+                )
+                .sensitive()
+                .write_only(),
+        )
+        .attr(
+            Attribute::optional("password_wo_version", Type::Number).describe(
+                "Change it to send `password_wo` again (a changed write-only value alone plans \
+             nothing).",
+            ),
         )
         .attr(Attribute::optional("console_access", Type::Bool).describe("Web console access."));
     Block::new("The stack's Amazon MQ ActiveMQ broker.")
@@ -107,13 +126,47 @@ fn stack_block(which: &str) -> Block {
         .block("broker", Nesting::Single, broker_block())
 }
 
+fn single_instance_block() -> Block {
+    let port = |name: &str, default: u32, what: &str| {
+        Attribute::optional(name, Type::Number).describe(&format!(
+            "Host port of {what} on the container instance (default {default})."
+        ))
+    };
+    Block::new(
+        "The database and broker containers of a `single_instance` deployment, which run in the \
+         services' task on one EC2 container instance (bridge network, reached as `mysql` and \
+         `activemq`).",
+    )
+    .attr(Attribute::required("database_image", Type::String).describe(
+        "MySQL/MariaDB image holding the populated database: `ep_database_image.x.image_uri`.",
+    ))
+    .attr(Attribute::required("activemq_image", Type::String).describe(
+        "ActiveMQ image (OpenWire on 61616, web console on 8161).",
+    ))
+    .attr(Attribute::optional("schema_name", Type::String).describe("Commerce schema in the database image (default `commercedb`)."))
+    .attr(Attribute::optional("username", Type::String).describe("Application user (`EP_DB_USER`, default `ep`)."))
+    .attr(Attribute::required("password_secret_arn", Type::String).describe(
+        "ARN of the SSM parameter or Secrets Manager secret with the user's password; ECS passes \
+         it as the secret `EP_DB_PASS`, never as a plain variable.",
+    ))
+    .attr(Attribute::optional("commerce_environment", Type::String).describe("`EP_COMMERCE_ENVNAME` of the services (default `single`)."))
+    .attr(Attribute::optional("database_memory", Type::Number).describe("Memory of the database container, MiB (default 1024)."))
+    .attr(Attribute::optional("activemq_memory", Type::Number).describe("Memory of the ActiveMQ container, MiB (default 512)."))
+    .attr(port("cortex_host_port", 9080, "Cortex's port 8080"))
+    .attr(port("cm_host_port", 9081, "Commerce Manager's port 8080"))
+    .attr(port("activemq_console_host_port", 8161, "the ActiveMQ web console (8161)"))
+    .attr(Attribute::optional("capacity_provider", Type::String).describe(
+        "Capacity provider of the cluster the task runs on; the EC2 launch type when unset.",
+    ))
+}
+
 fn service_block() -> Block {
     let strings = || Type::map(Type::String);
     Block::new("An Elastic Path service: one ECS service in one stack.")
         .attr(Attribute::required("name", Type::String).describe(
             "`cortex`, `cm`, `batch`, `integration`, `search` or `data-sync`.",
         ))
-        .attr(Attribute::required("stack", Type::String).describe("`author` or `live`."))
+        .attr(Attribute::required("stack", Type::String).describe("`author` or `live`; `single` in a `single_instance` deployment."))
         .attr(Attribute::required("image", Type::String).describe(
             "Image reference, best by digest: `ep_image.cortex.image_uri`.",
         ))
@@ -158,19 +211,24 @@ pub fn schema() -> Schema {
         .attr(
             Attribute::required("kind", Type::String)
                 .describe(
-                    "`author_and_live` (`single_instance`, one task for developers, is not \
-                     available yet).",
+                    "`author_and_live` (RDS, Amazon MQ and one ECS service per service and \
+                     stack) or `single_instance` (one ECS task on an EC2 container instance \
+                     running every service with MySQL and ActiveMQ containers).",
                 )
                 .force_new(),
         )
         .attr(
             Attribute::optional_computed("cluster_arn", Type::String)
                 .describe(
-                    "An existing ECS cluster; when unset, the deployment creates `ep-<name>`.",
+                    "An existing ECS cluster; when unset, the deployment creates `ep-<name>`. \
+                     Required for `single_instance`: a cluster with EC2 capacity.",
                 )
                 .keep_unless_changed(&["cluster_arn", "name"]),
         )
-        .attr(Attribute::required("subnet_ids", strings()).describe("Subnets of the tasks."))
+        .attr(Attribute::optional("subnet_ids", strings()).describe(
+            "Subnets of the tasks and brokers; required for `author_and_live`, unused by \
+             `single_instance` (its task runs on the container instance's network).",
+        ))
         .attr(
             Attribute::optional("security_group_ids", strings())
                 .describe("Security groups of the tasks, databases and brokers."),
@@ -190,6 +248,7 @@ pub fn schema() -> Schema {
         .attr(Attribute::optional("tags", string_map()).describe("Tags on every part."))
         .block("author", Nesting::Single, stack_block("author"))
         .block("live", Nesting::Single, stack_block("live"))
+        .block("single_instance", Nesting::Single, single_instance_block())
         .block("service", Nesting::List, service_block())
         .attr(
             Attribute::computed("databases", string_map())

@@ -15,11 +15,24 @@ const HEALTH_INTERVAL: u32 = 30;
 const HEALTH_TIMEOUT: u32 = 5;
 const HEALTH_RETRIES: u32 = 3;
 
-/// A Fargate task definition: what this provider registers.
+/// How a task's containers are networked (and where the task may run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Networking {
+    /// `awsvpc` on Fargate: each task its own interface, containers share localhost.
+    #[default]
+    Fargate,
+    /// `bridge` on EC2: each container its own namespace, reached by `links`
+    /// and published on host ports.
+    Bridge,
+}
+
+/// A task definition: what this provider registers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaskSpec {
     /// Family (the revision's name without `:N`).
     pub family: String,
+    /// Network mode and compatibility.
+    pub networking: Networking,
     /// Task CPU units.
     pub cpu: u32,
     /// Task memory, MiB.
@@ -57,6 +70,8 @@ pub struct ContainerSpec {
     pub depends_on: BTreeMap<String, String>,
     /// Log driver and its options.
     pub log: Option<LogConfig>,
+    /// Other containers reachable by name (bridge network only).
+    pub links: Vec<String>,
 }
 
 /// A port the container listens on.
@@ -64,6 +79,9 @@ pub struct ContainerSpec {
 pub struct PortMapping {
     /// Port inside the container.
     pub container_port: u16,
+    /// Port on the host; under `awsvpc` always the container port, under
+    /// `bridge` `None` (or 0) means none published.
+    pub host_port: Option<u16>,
     /// `tcp` (default) or `udp`.
     pub protocol: Option<String>,
 }
@@ -96,7 +114,8 @@ impl TaskSpec {
     /// The normal form both sides are compared in.
     pub fn normalised(&self) -> TaskSpec {
         let mut t = self.clone();
-        t.containers = t.containers.iter().map(ContainerSpec::normalised).collect();
+        let net = t.networking;
+        t.containers = t.containers.iter().map(|c| c.normalised(net)).collect();
         t.containers.sort_by(|a, b| a.name.cmp(&b.name));
         t
     }
@@ -111,6 +130,9 @@ impl TaskSpec {
                 "task size {}/{} → {}/{}",
                 have.cpu, have.memory, want.cpu, want.memory
             ));
+        }
+        if want.networking != have.networking {
+            out.push("network mode".to_owned());
         }
         if want.execution_role_arn != have.execution_role_arn {
             out.push("execution role".to_owned());
@@ -138,13 +160,19 @@ impl TaskSpec {
 }
 
 impl ContainerSpec {
-    fn normalised(&self) -> ContainerSpec {
+    fn normalised(&self, net: Networking) -> ContainerSpec {
         let mut c = self.clone();
         c.cpu = c.cpu.filter(|&n| n != 0);
         c.essential = Some(c.essential.unwrap_or(true));
         for p in &mut c.ports {
             p.protocol = Some(p.protocol.take().unwrap_or_else(|| "tcp".to_owned()));
+            p.host_port = match net {
+                Networking::Fargate => Some(p.container_port),
+                Networking::Bridge => p.host_port.filter(|&h| h != 0),
+            };
         }
+        c.links.sort();
+        c.links.dedup();
         c.ports.sort();
         c.ports.dedup();
         c.health_check = c.health_check.map(|h| HealthCheck {
@@ -173,6 +201,7 @@ impl ContainerSpec {
         field("health check", self.health_check != other.health_check);
         field("depends on", self.depends_on != other.depends_on);
         field("logging", self.log != other.log);
+        field("links", self.links != other.links);
         out.extend(map_differences(
             "environment",
             &self.environment,
@@ -211,6 +240,7 @@ mod tests {
     fn cortex() -> TaskSpec {
         TaskSpec {
             family: "demo-live-cortex".to_owned(),
+            networking: Networking::Fargate,
             cpu: 1024,
             memory: 5120,
             execution_role_arn: Some("arn:aws:iam::1:role/exec".to_owned()),
@@ -221,6 +251,7 @@ mod tests {
                 memory: Some(5120),
                 ports: vec![PortMapping {
                     container_port: 8080,
+                    host_port: None,
                     protocol: None,
                 }],
                 environment: [
@@ -252,6 +283,7 @@ mod tests {
         c.cpu = Some(0);
         c.essential = Some(true);
         c.ports[0].protocol = Some("tcp".to_owned());
+        c.ports[0].host_port = Some(8080);
         if let Some(h) = c.health_check.as_mut() {
             h.interval = Some(30);
             h.timeout = Some(5);
@@ -290,6 +322,30 @@ mod tests {
             ]
         );
         assert!(!d.iter().any(|s| s.contains("secret-ish")));
+    }
+
+    #[test]
+    fn bridge_host_ports_and_links_are_compared_as_ecs_returns_them() {
+        let mut want = cortex();
+        want.networking = Networking::Bridge;
+        want.containers[0].ports[0].host_port = Some(9080);
+        want.containers[0].links = vec!["mysql".to_owned(), "activemq".to_owned()];
+        let mut have = as_registered();
+        have.networking = Networking::Bridge;
+        have.containers[0].ports[0].host_port = Some(9080);
+        have.containers[0].links = vec!["activemq".to_owned(), "mysql".to_owned()];
+        assert!(want.differences(&have).is_empty());
+        have.containers[0].ports[0].host_port = Some(0);
+        assert_eq!(want.differences(&have), vec!["cortex: ports"]);
+        want.containers[0].ports[0].host_port = None;
+        assert!(
+            want.differences(&have).is_empty(),
+            "0 and none both publish nothing"
+        );
+        have.containers[0].links.pop();
+        assert_eq!(want.differences(&have), vec!["cortex: links"]);
+        have.networking = Networking::Fargate;
+        assert!(want.differences(&have).contains(&"network mode".to_owned()));
     }
 
     #[test]

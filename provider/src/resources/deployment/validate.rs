@@ -5,12 +5,17 @@ use std::collections::BTreeSet;
 
 use super::broker::{check_password, check_username, EngineVersion};
 use super::catalogue::{self, WIRED_VARIABLES};
-use super::fargate::check_task_size;
-use super::model::{BrokerBlock, DatabaseBlock, DeploymentModel, ServiceBlock, StackBlock};
+use super::model::{
+    BrokerBlock, DatabaseBlock, DeploymentModel, ServiceBlock, SingleInstanceBlock, StackBlock,
+};
+use super::single;
+use crate::aws::fargate::check_task_size;
 use crate::framework::{AttrPath, Diagnostic, Diagnostics, Planning};
 
-/// The one kind available so far.
+/// RDS, Amazon MQ and one ECS service per service and stack.
 pub const AUTHOR_AND_LIVE: &str = "author_and_live";
+/// One task on one EC2 container instance (see `single.rs`).
+pub const SINGLE_INSTANCE: &str = "single_instance";
 
 fn err(d: &mut Diagnostics, at: AttrPath, summary: &str, detail: impl Into<String>) {
     d.push(Diagnostic::error(summary, detail).at(at));
@@ -41,7 +46,9 @@ pub fn check_name(name: &str) -> Option<&'static str> {
 struct Parts<'a> {
     name: Option<&'a String>,
     kind: Option<&'a String>,
-    subnet_ids: Option<&'a Vec<String>>,
+    subnet_ids: Option<&'a Option<Vec<String>>>,
+    cluster_arn: Option<&'a Option<String>>,
+    single_instance: Option<&'a Option<SingleInstanceBlock>>,
     author: Option<&'a Option<StackBlock>>,
     live: Option<&'a Option<StackBlock>>,
     service: Option<&'a Vec<ServiceBlock>>,
@@ -53,6 +60,8 @@ pub fn validate(c: &DeploymentModel<Planning>) -> Diagnostics {
         name: c.name.get(),
         kind: c.kind.get(),
         subnet_ids: c.subnet_ids.get(),
+        cluster_arn: c.cluster_arn.get(),
+        single_instance: c.single_instance.get(),
         author: c.author.get(),
         live: c.live.get(),
         service: c.service.get(),
@@ -67,6 +76,8 @@ pub fn validate_applying(c: &DeploymentModel) -> Diagnostics {
         name: Some(&c.name),
         kind: Some(&c.kind),
         subnet_ids: Some(&c.subnet_ids),
+        cluster_arn: Some(&c.cluster_arn),
+        single_instance: Some(&c.single_instance),
         author: Some(&c.author),
         live: Some(&c.live),
         service: Some(&c.service),
@@ -85,38 +96,55 @@ fn check(c: &Parts<'_>) -> Diagnostics {
             );
         }
     }
-    if let Some(kind) = c.kind {
-        match kind.as_str() {
-            AUTHOR_AND_LIVE => {}
-            "single_instance" => err(
-                &mut d,
-                AttrPath::root("kind"),
-                "Single-instance deployments are not available yet",
-                "This version of the provider deploys `author_and_live` only.",
-            ),
-            other => err(
+    let single = match c.kind.map(String::as_str) {
+        Some(AUTHOR_AND_LIVE) => Some(false),
+        Some(SINGLE_INSTANCE) => Some(true),
+        Some(other) => {
+            err(
                 &mut d,
                 AttrPath::root("kind"),
                 "Invalid deployment kind",
-                format!("{other:?} is not a kind; use \"author_and_live\"."),
-            ),
+                format!("{other:?} is not a kind; use \"author_and_live\" or \"single_instance\"."),
+            );
+            None
         }
+        None => None,
+    };
+    match single {
+        Some(true) => check_single(&mut d, c),
+        Some(false) => check_author_and_live(&mut d, c),
+        None => {}
     }
+    if let Some(services) = c.service {
+        check_services(&mut d, services, single);
+    }
+    d
+}
+
+fn check_author_and_live(d: &mut Diagnostics, c: &Parts<'_>) {
     if let Some(subnets) = c.subnet_ids {
-        if subnets.is_empty() {
+        if subnets.as_ref().is_none_or(Vec::is_empty) {
             err(
-                &mut d,
+                d,
                 AttrPath::root("subnet_ids"),
                 "No subnets",
                 "Give at least one subnet for the tasks.",
             );
         }
     }
+    if let Some(Some(_)) = c.single_instance {
+        err(
+            d,
+            AttrPath::root("single_instance"),
+            "Block of the other kind",
+            "An `author_and_live` deployment takes `author` and `live` blocks, not `single_instance`.",
+        );
+    }
     for (stack, block) in [("author", c.author), ("live", c.live)] {
         match block {
-            Some(Some(b)) => check_stack(&mut d, stack, b),
+            Some(Some(b)) => check_stack(d, stack, b),
             Some(None) => err(
-                &mut d,
+                d,
                 AttrPath::root(stack),
                 "Missing stack",
                 format!("An Author and Live deployment needs an `{stack}` block with its database and broker."),
@@ -124,10 +152,89 @@ fn check(c: &Parts<'_>) -> Diagnostics {
             None => {}
         }
     }
-    if let Some(services) = c.service {
-        check_services(&mut d, services);
+}
+
+fn check_single(d: &mut Diagnostics, c: &Parts<'_>) {
+    if let Some(None) = c.cluster_arn {
+        err(
+            d,
+            AttrPath::root("cluster_arn"),
+            "Missing cluster",
+            "A `single_instance` deployment runs on an existing cluster with EC2 capacity (a \
+             registered container instance or a capacity provider); give its `cluster_arn`.",
+        );
     }
-    d
+    for (stack, block) in [("author", c.author), ("live", c.live)] {
+        if let Some(Some(_)) = block {
+            err(
+                d,
+                AttrPath::root(stack),
+                "Block of the other kind",
+                format!("A `single_instance` deployment has no RDS or Amazon MQ: remove the `{stack}` block (its database and broker are containers set in `single_instance`)."),
+            );
+        }
+    }
+    match c.single_instance {
+        Some(Some(b)) => check_single_block(d, b),
+        Some(None) => err(
+            d,
+            AttrPath::root("single_instance"),
+            "Missing single_instance block",
+            "A `single_instance` deployment needs a `single_instance` block with its database and ActiveMQ images.",
+        ),
+        None => {}
+    }
+}
+
+fn check_single_block(d: &mut Diagnostics, b: &SingleInstanceBlock) {
+    let at = AttrPath::root("single_instance");
+    check_secret_arn(
+        d,
+        at.clone().attr("password_secret_arn"),
+        &b.password_secret_arn,
+    );
+    for (attr, value) in [
+        ("database_image", &b.database_image),
+        ("activemq_image", &b.activemq_image),
+    ] {
+        if value.trim().is_empty() {
+            err(
+                d,
+                at.clone().attr(attr),
+                "Missing image",
+                format!("Give the `{attr}`."),
+            );
+        }
+    }
+    let mut used = BTreeSet::new();
+    for (attr, value) in [
+        ("cortex_host_port", b.cortex_host_port),
+        ("cm_host_port", b.cm_host_port),
+        ("activemq_console_host_port", b.activemq_console_host_port),
+    ] {
+        if let Some(p) = value {
+            if !(1..=65535).contains(&p) {
+                err(
+                    d,
+                    at.clone().attr(attr),
+                    "Invalid port",
+                    format!("{p} is not a TCP port."),
+                );
+            }
+        }
+    }
+    for (attr, port) in single::host_ports(b) {
+        if !used.insert(port) {
+            err(
+                d,
+                at.clone().attr(attr),
+                "Host port used twice",
+                format!(
+                    "Port {port} is published for another container already; give each its own."
+                ),
+            );
+        }
+    }
 }
 
 fn check_stack(d: &mut Diagnostics, stack: &str, b: &StackBlock) {
@@ -245,18 +352,52 @@ fn check_broker(d: &mut Diagnostics, at: AttrPath, b: &BrokerBlock) {
             );
         }
         // The password itself never goes into a diagnostic.
-        if let Some(why) = check_password(&u.password) {
+        for (attr, value) in [("password", &u.password), ("password_wo", &u.password_wo)] {
+            if let Some(why) = value.as_deref().and_then(check_password) {
+                err(
+                    d,
+                    at.clone().attr(attr),
+                    "Invalid broker password",
+                    format!("The password of {:?} {why}.", u.username),
+                );
+            }
+        }
+        match (&u.password, &u.password_wo) {
+            (Some(_), Some(_)) => err(
+                d,
+                at.clone().attr("password_wo"),
+                "Conflicting broker passwords",
+                format!(
+                    "Give {:?} `password` or `password_wo`, not both.",
+                    u.username
+                ),
+            ),
+            (None, None) => err(
+                d,
+                at.clone().attr("password"),
+                "Missing broker password",
+                format!("Give {:?} `password` or `password_wo`.", u.username),
+            ),
+            _ => {}
+        }
+        if u.password_wo.is_some() && u.password_wo_version.is_none() {
             err(
                 d,
-                at.attr("password"),
-                "Invalid broker password",
-                format!("The password of {:?} {why}.", u.username),
+                at.attr("password_wo_version"),
+                "Missing password_wo_version",
+                format!(
+                    "{:?} has a write-only password: set `password_wo_version`, and change it \
+                     whenever the password changes (Terraform keeps no trace of the value to \
+                     compare with).",
+                    u.username
+                ),
             );
         }
     }
 }
 
-fn check_services(d: &mut Diagnostics, services: &[ServiceBlock]) {
+/// `single`: the deployment's kind when known (`Some(true)` for `single_instance`).
+fn check_services(d: &mut Diagnostics, services: &[ServiceBlock], single: Option<bool>) {
     let mut seen = BTreeSet::new();
     for (i, s) in services.iter().enumerate() {
         let at = AttrPath::root("service").index(i);
@@ -273,12 +414,22 @@ fn check_services(d: &mut Diagnostics, services: &[ServiceBlock]) {
             );
             continue;
         };
-        if !catalogue::STACKS.contains(&s.stack.as_str()) {
+        let stack_ok = match single {
+            Some(true) => s.stack == single::STACK,
+            Some(false) => catalogue::STACKS.contains(&s.stack.as_str()),
+            None => true,
+        };
+        if !stack_ok {
+            let hint = if single == Some(true) {
+                "a `single_instance` deployment has the one stack \"single\""
+            } else {
+                "use \"author\" or \"live\""
+            };
             err(
                 d,
                 at.clone().attr("stack"),
                 "Unknown stack",
-                format!("{:?}: use \"author\" or \"live\".", s.stack),
+                format!("{:?}: {hint}.", s.stack),
             );
         } else if !seen.insert((s.stack.clone(), s.name.clone())) {
             err(
@@ -289,7 +440,16 @@ fn check_services(d: &mut Diagnostics, services: &[ServiceBlock]) {
             );
         }
         let (cpu, memory) = (s.cpu.unwrap_or(kind.cpu), s.memory.unwrap_or(kind.memory));
-        if let Some(why) = check_task_size(cpu, memory) {
+        if single == Some(true) {
+            if s.desired_count.is_some_and(|n| n != 1) {
+                err(
+                    d,
+                    at.clone().attr("desired_count"),
+                    "One task only",
+                    "Every service of a `single_instance` deployment runs once, in its one task.",
+                );
+            }
+        } else if let Some(why) = check_task_size(cpu, memory) {
             let attr = if s.memory.is_some() { "memory" } else { "cpu" };
             err(
                 d,

@@ -128,6 +128,7 @@ pub fn task_spec(
     });
     TaskSpec {
         family: family(&ctx.deployment, &w.stack, kind.name),
+        networking: super::taskdef::Networking::Fargate,
         cpu,
         memory,
         execution_role_arn: ctx.execution_role_arn.clone(),
@@ -140,6 +141,7 @@ pub fn task_spec(
             essential: Some(true),
             ports: vec![PortMapping {
                 container_port: kind.port,
+                host_port: None,
                 protocol: Some("tcp".to_owned()),
             }],
             environment,
@@ -147,6 +149,7 @@ pub fn task_spec(
             health_check: Some(health_check),
             depends_on: BTreeMap::new(),
             log,
+            links: Vec::new(),
         }],
     }
 }

@@ -17,7 +17,7 @@ use super::request::{build_request, cache_root};
 
 /// A build's scratch directory, removed however the build ends (an
 /// interrupted build drops it too).
-struct WorkDir(PathBuf);
+pub(crate) struct WorkDir(pub(crate) PathBuf);
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
@@ -45,19 +45,34 @@ async fn ensure_repository(
     target: &Target,
     config: &ImageModel,
 ) -> Result<(), Diagnostics> {
-    let (Some(name), Some(true)) = (target.ecr_repository.as_deref(), config.create_repository)
-    else {
+    if config.create_repository != Some(true) {
         return Ok(());
-    };
+    }
     let settings = config.repository_settings.as_ref();
     let immutable = settings.and_then(|s| s.image_tag_mutability.as_deref()) == Some("IMMUTABLE");
     let scan = settings.and_then(|s| s.scan_on_push).unwrap_or(false);
+    create_ecr_repository(data, op, target, immutable, scan).await
+}
+
+/// Creates the target's ECR repository if it does not exist (nothing for
+/// another registry), and records in private data when this call made it,
+/// so that delete may remove it.
+pub(crate) async fn create_ecr_repository(
+    data: &ProviderData,
+    op: &Op<ImagePrivate>,
+    target: &Target,
+    immutable: bool,
+    scan_on_push: bool,
+) -> Result<(), Diagnostics> {
+    let Some(name) = target.ecr_repository.as_deref() else {
+        return Ok(());
+    };
     let ecr =
         data.aws()?.ecr().await.map_err(|e| {
             Diagnostics::from(Diagnostic::error("Could not set up ECR", e.to_string()))
         })?;
     let created = EcrRepository::new(&ecr, name)
-        .create(immutable, scan)
+        .create(immutable, scan_on_push)
         .await
         .map_err(|e| {
             Diagnostics::from(Diagnostic::error(

@@ -57,18 +57,30 @@ pub async fn delete(
                 .as_ref()
                 .and_then(|s| s.force_delete)
                 .unwrap_or(false);
-            let deleted = r
-                .delete(force)
-                .await
-                .map_err(|e| ecr_diag("Could not delete the ECR repository", e))?;
-            if !deleted {
-                op.warn(
-                    "Repository kept",
-                    "The ECR repository this resource created still holds other images; set \
-                     repository_settings.force_delete to remove it anyway.",
-                );
-            }
+            delete_created_repository(op, r, force).await?;
         }
+    }
+    Ok(())
+}
+
+/// Deletes the ECR repository this resource created: only when empty
+/// unless `force`; a repository still holding other images stays, with a
+/// warning.
+pub(crate) async fn delete_created_repository(
+    op: &Op<ImagePrivate>,
+    repository: &EcrRepository<'_>,
+    force: bool,
+) -> Result<(), Diagnostics> {
+    let deleted = repository
+        .delete(force)
+        .await
+        .map_err(|e| ecr_diag("Could not delete the ECR repository", e))?;
+    if !deleted {
+        op.warn(
+            "Repository kept",
+            "The ECR repository this resource created still holds other images; set \
+             repository_settings.force_delete to remove it anyway.",
+        );
     }
     Ok(())
 }

@@ -18,6 +18,9 @@ mod model;
 pub(super) mod read;
 pub(super) mod repository;
 pub(super) mod request;
+
+pub(crate) use model::ImagePrivate;
+pub(crate) use request::cache_root;
 mod schema;
 
 pub use access::RegistryAccess;
@@ -34,7 +37,7 @@ use crate::framework::{
 
 use super::provider::ProviderData;
 use args::{BaseArg, ImageArgs};
-use model::{ImageModel, ImagePrivate};
+use model::ImageModel;
 
 /// The `ep_image` resource.
 pub struct Image {

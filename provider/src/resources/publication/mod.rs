@@ -101,14 +101,28 @@ fn parse_import_id(id: &str) -> Result<(String, Target), Diagnostics> {
         Diagnostic::error(
             "Invalid import ID",
             format!(
-                "{id:?}: {why}. Expected consul:<prefix>[@<address>] or \
-                 ssm:<prefix>[@<path_prefix>], e.g. consul:ep/author/@127.0.0.1:8500 or \
-                 ssm:author/@/ep/."
+                "{id:?}: {why}. Expected consul:<prefix>[@<address>][?dc=<dc>&ns=<namespace>] \
+                 or ssm:<prefix>[@<path_prefix>], e.g. consul:ep/author/@127.0.0.1:8500?ns=team-a \
+                 or ssm:author/@/ep/."
             ),
         )
         .into()
     };
     let (kind, rest) = id.split_once(':').ok_or_else(|| bad("no store"))?;
+    // Keys never hold `?`, so what follows one is the Consul query.
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) if kind == "consul" => (r, Some(q)),
+        Some(_) => return Err(bad("only a consul ID takes ?dc= and ?ns=")),
+        None => (rest, None),
+    };
+    let (mut datacenter, mut namespace) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "dc" if !v.is_empty() => datacenter = Some(v.into_owned()),
+            "ns" if !v.is_empty() => namespace = Some(v.into_owned()),
+            other => return Err(bad(&format!("unexpected query parameter {other:?}"))),
+        }
+    }
     let (prefix, at) = match rest.split_once('@') {
         Some((p, a)) => (p, Some(a.to_owned())),
         None => (rest, None),
@@ -119,8 +133,8 @@ fn parse_import_id(id: &str) -> Result<(String, Target), Diagnostics> {
             address: at,
             scheme: None,
             token: None,
-            datacenter: None,
-            namespace: None,
+            datacenter,
+            namespace,
             ca_file: None,
         }),
         "ssm" => {
@@ -342,6 +356,17 @@ mod tests {
         };
         assert_eq!(t.full_prefix(&p), "/ep/author/");
         assert_eq!(t.id(&p), "ssm:/ep/author/");
+        let Ok((p, Target::Consul(c))) =
+            parse_import_id("consul:ep/author/@127.0.0.1:8500?ns=team-a&dc=dc2")
+        else {
+            panic!("consul id with a namespace")
+        };
+        assert_eq!(p, "ep/author/");
+        assert_eq!(c.address.as_deref(), Some("127.0.0.1:8500"));
+        assert_eq!(c.namespace.as_deref(), Some("team-a"));
+        assert_eq!(c.datacenter.as_deref(), Some("dc2"));
+        assert!(parse_import_id("consul:ep/author/?partition=x").is_err());
+        assert!(parse_import_id("ssm:author/?ns=a").is_err());
         assert!(parse_import_id("consul:ep/author").is_err());
         assert!(parse_import_id("vault:ep/").is_err());
         assert!(parse_import_id("ssm:a/@ep").is_err());

@@ -9,10 +9,12 @@ use std::time::Duration;
 use aws_sdk_rds::Client;
 use rand::distr::{Alphanumeric, SampleString};
 
+use super::ecs_runner::{self, EcsRun, Names};
 use super::model::{SnapshotModel, SnapshotPrivate};
 use super::settings::{self, FingerprintInputs, RunSettings};
 use crate::aws::rds::{self, Instance, Snapshot};
 use crate::aws::ApiError;
+use crate::datapop::contract::container_env;
 use crate::datapop::{self, Connection, DataPopError, Request, Secret, DEFAULT_MAX_DISK};
 use crate::framework::timeouts::format_duration;
 use crate::framework::{Diagnostic, Diagnostics, Observed, Op};
@@ -131,6 +133,8 @@ pub struct Run<'a> {
     pub instance_id: String,
     /// Tags of the instance and the snapshot.
     pub tags: BTreeMap<String, String>,
+    /// The `ecs` runner's clients when the tool runs as a Fargate task.
+    pub ecs: Option<ecs_runner::Clients>,
 }
 
 impl Run<'_> {
@@ -273,19 +277,40 @@ impl Run<'_> {
                 }
             },
         };
+        let connection = Connection {
+            host,
+            port,
+            schema: self.s.schema.clone(),
+            username: self.s.app_user.clone(),
+            password: Secret::new(self.m.database_password.clone()),
+            reset_user: self.s.master_user.clone(),
+            reset_password: Secret::new(password),
+        };
+        if let Some(clients) = &self.ecs {
+            let Some(block) = &self.m.ecs else {
+                return Err(Diagnostic::error(
+                    "The ecs runner needs an ecs block",
+                    "`runner = \"ecs\"` without an `ecs` block.",
+                )
+                .at(crate::framework::AttrPath::root("runner"))
+                .into());
+            };
+            let env = container_env(&self.m.environment, self.s.command, &connection);
+            let run = EcsRun {
+                clients: clients.clone(),
+                op: self.op,
+                block,
+                names: Names::of(&self.instance_id),
+                tags: self.aws_tags(),
+            };
+            // The runner keeps the `tool` limit itself: it stops the task when it passes.
+            return run.run(&env, self.s.tool_timeout).await;
+        }
         let request = Request {
             package: self.m.deployment_package.clone().into(),
             environment: self.m.environment.clone(),
             command: self.s.command,
-            connection: Connection {
-                host,
-                port,
-                schema: self.s.schema.clone(),
-                username: self.s.app_user.clone(),
-                password: Secret::new(self.m.database_password.clone()),
-                reset_user: self.s.master_user.clone(),
-                reset_password: Secret::new(password),
-            },
+            connection,
             extra_properties: self.m.extra_properties.clone().unwrap_or_default(),
             work_parent: None,
             max_disk: DEFAULT_MAX_DISK,
@@ -427,6 +452,7 @@ impl Run<'_> {
             .m
             .master_password
             .clone()
+            .or_else(|| self.m.master_password_wo.clone())
             .unwrap_or_else(generate_password);
         let set_password = self.ensure_instance(&password).await?;
         self.checkpoint()?;
@@ -477,6 +503,17 @@ impl Run<'_> {
                 )
             })?;
         Ok(())
+    }
+
+    /// The tags of the `ecs` runner's parameters and task definition: the
+    /// identifying ones only (ECS and SSM refuse some characters that RDS
+    /// tags, such as a package path, may hold).
+    fn aws_tags(&self) -> BTreeMap<String, String> {
+        self.tags
+            .iter()
+            .filter(|(k, _)| [TAG_RESOURCE, TAG_NAME, TAG_FINGERPRINT].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     fn checkpoint(&self) -> Result<()> {

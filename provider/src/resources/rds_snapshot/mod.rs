@@ -13,6 +13,7 @@
 //! bounds its phases (instance 40m, tool 60m, snapshot 20m by default).
 
 mod apply;
+mod ecs_runner;
 mod model;
 mod schema;
 pub(super) mod settings;
@@ -32,7 +33,7 @@ use crate::framework::{
 };
 use apply::{Run, TAG_FINGERPRINT, TAG_GENERATION, TAG_INPUT, TAG_NAME, TAG_RESOURCE};
 use model::{SnapshotModel, SnapshotPrivate};
-use settings::RunSettings;
+use settings::{RunSettings, Runner};
 
 /// The `ep_rds_snapshot` resource.
 pub struct RdsSnapshot {
@@ -49,6 +50,20 @@ impl RdsSnapshot {
         aws.rds()
             .await
             .map_err(|e| Diagnostic::error("Cannot set up the RDS client", e.to_string()).into())
+    }
+
+    /// The `ecs` runner's clients.
+    async fn ecs_clients(&self) -> Result<ecs_runner::Clients, Diagnostics> {
+        let aws = self.data.aws()?;
+        let setup = |e: crate::aws::AwsError| -> Diagnostics {
+            Diagnostic::error("Cannot set up the ecs runner's AWS clients", e.to_string()).into()
+        };
+        Ok(ecs_runner::Clients {
+            ecs: aws.ecs().await.map_err(setup)?,
+            ssm: aws.ssm().await.map_err(setup)?,
+            logs: aws.logs().await.map_err(setup)?,
+            region: aws.region().to_owned(),
+        })
     }
 }
 
@@ -95,7 +110,17 @@ impl RdsSnapshot {
         let generation = format!("{:016x}", rand::random::<u64>());
         tags.insert(TAG_GENERATION.to_owned(), generation.clone());
         op.update_private(|p| p.generation = Some(generation));
+        let ecs = match Runner::parse(config.runner.as_deref()) {
+            Ok(Runner::Ecs) => Some(self.ecs_clients().await?),
+            Ok(Runner::Local) => None,
+            Err(r) => {
+                return Err(Diagnostic::error("Unsupported runner", format!("{r:?}"))
+                    .at(AttrPath::root("runner"))
+                    .into())
+            }
+        };
         let run = Run {
+            ecs,
             rds: self.client().await?,
             op,
             s: RunSettings::of(&config),
@@ -297,6 +322,13 @@ impl TypedResource for RdsSnapshot {
             }
         }
         if let Some(inst) = &state.instance_identifier {
+            // A run cut off hard may have left its task, parameters and task
+            // definition; none of them outlives the instance they were for.
+            let ecs_runner_used = state.runner.as_deref() == Some("ecs");
+            if ecs_runner_used || op.private().ecs_task.is_some() {
+                let clients = self.ecs_clients().await?;
+                ecs_runner::clean_after(&clients, op, inst).await?;
+            }
             if rds::delete_instance(&rds, inst).await? {
                 rds::instance_deleted(inst)
                     .wait(op, || rds::describe_instance(&rds, inst))

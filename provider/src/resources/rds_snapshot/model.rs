@@ -30,6 +30,31 @@ pub struct PhaseTimeoutsBlock {
     pub snapshot: Option<String>,
 }
 
+/// The `ecs` block: where and how the `ecs` runner's Fargate task runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EcsBlock {
+    /// Cluster the task runs in.
+    pub cluster_arn: String,
+    /// The `data-pop-tool` image.
+    pub image: String,
+    /// Subnets of the task's network interface.
+    pub subnet_ids: Vec<String>,
+    /// Security groups of the task's network interface.
+    pub security_group_ids: Vec<String>,
+    /// Whether the task gets a public IP (default false).
+    pub assign_public_ip: Option<bool>,
+    /// Role ECS uses to pull the image, read the secrets and write the log.
+    pub execution_role_arn: String,
+    /// Role the container runs as.
+    pub task_role_arn: Option<String>,
+    /// Task CPU units (default 1024).
+    pub cpu: Option<u32>,
+    /// Task memory, MiB (default 4096).
+    pub memory: Option<u32>,
+    /// CloudWatch Logs group of the container's output (awslogs).
+    pub log_group: String,
+}
+
 /// Configuration and state of `ep_rds_snapshot`. The default (every
 /// string empty, every option null) is the base that import and the
 /// fingerprint fill in.
@@ -56,7 +81,9 @@ pub struct SnapshotModel<P: Phase = Applying> {
     pub parameter_group_name: P::Of<Option<String>>,
     pub master_username: P::Of<Option<String>>,
     pub master_password: P::Of<Option<String>>,
+    pub master_password_wo: P::Of<Option<String>>,
     pub runner: P::Of<Option<String>>,
+    pub ecs: P::Of<Option<EcsBlock>>,
     pub keep_instance_on_failure: P::Of<Option<bool>>,
     pub retain_on_delete: P::Of<Option<bool>>,
     pub tunnel: P::Of<Option<TunnelBlock>>,
@@ -96,4 +123,17 @@ pub struct SnapshotPrivate {
     /// adopted it) owns it and this one's delete leaves it alone.
     #[serde(default)]
     pub generation: Option<String>,
+    /// The `ecs` runner's task while it may be running: an apply that was
+    /// cut off without stopping it leaves it here for the next one to stop.
+    #[serde(default)]
+    pub ecs_task: Option<EcsTaskRecord>,
+}
+
+/// A Fargate task the `ecs` runner started.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EcsTaskRecord {
+    /// Its cluster.
+    pub cluster: String,
+    /// Its ARN.
+    pub task_arn: String,
 }

@@ -18,6 +18,47 @@ pub fn schema() -> Schema {
     .attr(Attribute::optional("instance", Type::String).describe("Default `40m`."))
     .attr(Attribute::optional("tool", Type::String).describe("Default `60m`."))
     .attr(Attribute::optional("snapshot", Type::String).describe("Default `20m`."));
+    let ecs = Block::new(
+        "The `ecs` runner's Fargate task: required exactly when `runner = \"ecs\"`. Changing \
+         it plans no new snapshot (it does not change the data).",
+    )
+    .attr(Attribute::required("cluster_arn", Type::String).describe("ECS cluster the task runs in."))
+    .attr(Attribute::required("image", Type::String).describe(
+        "The `data-pop-tool` image (for example `ep_image`'s `data-population` image), built \
+         from the same deployment package.",
+    ))
+    .attr(
+        Attribute::required("subnet_ids", Type::list(Type::String))
+            .describe("Subnets of the task (awsvpc); they must reach the temporary instance."),
+    )
+    .attr(
+        Attribute::required("security_group_ids", Type::list(Type::String))
+            .describe("Security groups of the task; the instance's groups must admit them."),
+    )
+    .attr(
+        Attribute::optional("assign_public_ip", Type::Bool)
+            .describe("Give the task a public IP (to pull from a public registry without NAT). Default `false`."),
+    )
+    .attr(Attribute::required("execution_role_arn", Type::String).describe(
+        "Role ECS uses to pull the image, read the temporary SSM parameters holding the \
+         passwords (`ssm:GetParameters`, `kms:Decrypt`) and write the log.",
+    ))
+    .attr(
+        Attribute::optional("task_role_arn", Type::String)
+            .describe("Role the container runs as (the tool itself calls no AWS API)."),
+    )
+    .attr(
+        Attribute::optional("cpu", Type::Number)
+            .describe("Task CPU units, a Fargate size with `memory` (default `1024`)."),
+    )
+    .attr(
+        Attribute::optional("memory", Type::Number)
+            .describe("Task memory in MiB (default `4096`)."),
+    )
+    .attr(Attribute::required("log_group", Type::String).describe(
+        "Existing CloudWatch Logs group the container logs to (awslogs); a failure's \
+         diagnostic shows the last lines of its stream.",
+    ));
     Schema::new(
         Block::new(
             "A data-populated RDS snapshot: a temporary DB instance (new, or restored from a \
@@ -104,13 +145,27 @@ pub fn schema() -> Schema {
                 .describe(
                     "Master password of the temporary instance. Leave unset: a random one is \
                      generated for each run and kept nowhere (a configured one is kept in \
-                     state by Terraform, as every configured value is).",
+                     state by Terraform, as every configured value is; `master_password_wo` \
+                     is not).",
                 )
                 .sensitive(),
         )
         .attr(
+            Attribute::optional("master_password_wo", Type::String)
+                .describe(
+                    "Write-only (Terraform 1.11+) form of `master_password`: used for the \
+                     temporary instance of the run that creates the snapshot, never stored in \
+                     plan or state. A change alone plans nothing.",
+                )
+                .sensitive()
+                .write_only(),
+        )
+        .attr(
             Attribute::optional("runner", Type::String)
-                .describe("Where the tool runs: `local` (default), on the machine running Terraform."),
+                .describe(
+                    "Where the tool runs: `local` (default), on the machine running Terraform, \
+                     or `ecs`, a Fargate task from the `data-pop-tool` image (see `ecs`).",
+                ),
         )
         .attr(Attribute::optional("keep_instance_on_failure", Type::Bool).describe(
             "Keep the temporary instance when the run fails, to investigate (delete it yourself).",
@@ -141,6 +196,7 @@ pub fn schema() -> Schema {
                 .describe("When AWS took the snapshot (RFC 3339)."),
         )
         .block("tunnel", Nesting::Single, tunnel)
+        .block("ecs", Nesting::Single, ecs)
         .block("phase_timeouts", Nesting::Single, phases),
     )
 }

@@ -19,7 +19,9 @@ fn stack() -> StackBlock {
             deployment_mode: None,
             user: vec![BrokerUser {
                 username: "ep".to_owned(),
-                password: "not-a-real-password-1".to_owned(),
+                password: Some("not-a-real-password-1".to_owned()),
+                password_wo: None,
+                password_wo_version: None,
                 console_access: None,
             }],
         }),
@@ -44,7 +46,7 @@ fn config() -> DeploymentModel<Planning> {
     DeploymentModel {
         name: Known::Known("demo".to_owned()),
         kind: Known::Known(AUTHOR_AND_LIVE.to_owned()),
-        subnet_ids: Known::Known(vec!["subnet-1".to_owned()]),
+        subnet_ids: Known::Known(Some(vec!["subnet-1".to_owned()])),
         author: Known::Known(Some(stack())),
         live: Known::Known(Some(stack())),
         service: Known::Known(vec![service("cm", "author"), service("cortex", "live")]),
@@ -112,7 +114,7 @@ fn broker_and_database_mistakes_name_the_nested_attribute_but_not_the_password()
     let mut bad = stack();
     if let Some(b) = bad.broker.as_mut() {
         b.engine_version = Some("latest".to_owned());
-        b.user[0].password = "short,secret".to_owned();
+        b.user[0].password = Some("short,secret".to_owned());
     }
     if let Some(db) = bad.database.as_mut() {
         db.instance_class = Some("t3.medium".to_owned());
@@ -133,15 +135,57 @@ fn broker_and_database_mistakes_name_the_nested_attribute_but_not_the_password()
 }
 
 #[test]
+fn a_broker_user_has_one_password_and_a_write_only_one_a_version() {
+    let with_users = |users: Vec<(Option<&str>, Option<&str>, Option<u64>)>| {
+        let mut c = config();
+        let mut s = stack();
+        if let Some(b) = s.broker.as_mut() {
+            b.user = users
+                .into_iter()
+                .enumerate()
+                .map(|(i, (pw, wo, version))| BrokerUser {
+                    username: format!("user{i}"),
+                    password: pw.map(str::to_owned),
+                    password_wo: wo.map(str::to_owned),
+                    password_wo_version: version,
+                    console_access: None,
+                })
+                .collect();
+        }
+        c.live = Known::Known(Some(s));
+        errors(&c)
+    };
+    let good = "a-good-password-1";
+    assert_eq!(
+        with_users(vec![(Some(good), None, None), (None, Some(good), Some(1))]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        with_users(vec![
+            (Some(good), Some(good), Some(1)),
+            (None, None, None),
+            (None, Some(good), None),
+            (None, Some("short,secret"), Some(2)),
+        ]),
+        vec![
+            "live.broker.user[0].password_wo: Conflicting broker passwords",
+            "live.broker.user[1].password: Missing broker password",
+            "live.broker.user[2].password_wo_version: Missing password_wo_version",
+            "live.broker.user[3].password_wo: Invalid broker password",
+        ]
+    );
+}
+
+#[test]
 fn names_and_kinds_are_checked() {
     let mut c = config();
     c.name = Known::Known("Demo_1".to_owned());
-    c.kind = Known::Known("single_instance".to_owned());
+    c.kind = Known::Known("dev_box".to_owned());
     assert_eq!(
         errors(&c),
         vec![
             "name: Invalid deployment name",
-            "kind: Single-instance deployments are not available yet",
+            "kind: Invalid deployment kind",
         ]
     );
     assert_eq!(
@@ -151,5 +195,91 @@ fn names_and_kinds_are_checked() {
     assert_eq!(
         check_name("demo-"),
         Some("must not contain two hyphens in a row or end with one")
+    );
+}
+
+fn single_block() -> crate::resources::deployment::model::SingleInstanceBlock {
+    crate::resources::deployment::model::SingleInstanceBlock {
+        database_image: "reg/ep/mysql@sha256:db".to_owned(),
+        activemq_image: "reg/activemq:5.18".to_owned(),
+        schema_name: None,
+        username: None,
+        password_secret_arn: "arn:aws:ssm:eu-west-1:1:parameter/dev/db".to_owned(),
+        commerce_environment: None,
+        database_memory: None,
+        activemq_memory: None,
+        cortex_host_port: None,
+        cm_host_port: None,
+        activemq_console_host_port: None,
+        capacity_provider: None,
+    }
+}
+
+fn single_config() -> DeploymentModel<Planning> {
+    DeploymentModel {
+        name: Known::Known("dev".to_owned()),
+        kind: Known::Known(SINGLE_INSTANCE.to_owned()),
+        subnet_ids: Known::Known(None),
+        cluster_arn: Known::Known(Some("arn:aws:ecs:eu-west-1:1:cluster/dev".to_owned())),
+        single_instance: Known::Known(Some(single_block())),
+        author: Known::Known(None),
+        live: Known::Known(None),
+        service: Known::Known(vec![service("cortex", "single"), service("cm", "single")]),
+        ..DeploymentModel::default()
+    }
+}
+
+#[test]
+fn a_single_instance_configuration_passes_without_subnets_or_fargate_sizes() {
+    let mut c = single_config();
+    c.service = Known::Known(vec![ServiceBlock {
+        memory: Some(1000),
+        ..service("cortex", "single")
+    }]);
+    assert_eq!(errors(&c), Vec::<String>::new());
+}
+
+#[test]
+fn each_kind_refuses_the_other_kinds_blocks_on_their_path() {
+    let mut c = single_config();
+    c.cluster_arn = Known::Known(None);
+    c.author = Known::Known(Some(stack()));
+    c.service = Known::Known(vec![
+        service("cortex", "live"),
+        ServiceBlock {
+            desired_count: Some(2),
+            ..service("search", "single")
+        },
+    ]);
+    if let Known::Known(Some(b)) = &mut c.single_instance {
+        b.cm_host_port = Some(9080);
+        b.password_secret_arn = "plain".to_owned();
+    }
+    assert_eq!(
+        errors(&c),
+        vec![
+            "cluster_arn: Missing cluster",
+            "author: Block of the other kind",
+            "single_instance.password_secret_arn: Not a secret ARN",
+            "single_instance.cm_host_port: Host port used twice",
+            "service[0].stack: Unknown stack",
+            "service[1].desired_count: One task only",
+        ]
+    );
+    let mut c = single_config();
+    c.single_instance = Known::Known(None);
+    assert_eq!(
+        errors(&c),
+        vec!["single_instance: Missing single_instance block"]
+    );
+    let mut c = config();
+    c.single_instance = Known::Known(Some(single_block()));
+    c.subnet_ids = Known::Known(None);
+    assert_eq!(
+        errors(&c),
+        vec![
+            "subnet_ids: No subnets",
+            "single_instance: Block of the other kind",
+        ]
     );
 }

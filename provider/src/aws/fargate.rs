@@ -1,4 +1,5 @@
-//! Fargate task sizes: which `cpu` / `memory` pairs Fargate accepts, so a
+//! Fargate task sizes: which `cpu` / `memory` pairs Fargate accepts (for
+//! `ep_deployment`'s services and `ep_rds_snapshot`'s `ecs` runner), so a
 //! size it would refuse at `RegisterTaskDefinition` is a validate-time
 //! diagnostic instead of a failure half-way through an apply.
 
@@ -13,6 +14,12 @@ const SIZES: &[(u32, u32, u32, u32)] = &[
     (8192, 16384, 61440, 4096),
     (16384, 32768, 122880, 8192),
 ];
+
+/// Whether Fargate offers `cpu` units at all (if it does, a refused size
+/// is the memory's fault).
+pub fn offers_cpu(cpu: u32) -> bool {
+    SIZES.iter().any(|(c, ..)| *c == cpu)
+}
 
 /// Why Fargate would refuse a task of `cpu` units and `memory` MiB, if it would.
 pub fn check_task_size(cpu: u32, memory: u32) -> Option<String> {
