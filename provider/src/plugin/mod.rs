@@ -266,9 +266,13 @@ where
     };
     crate::logging::init();
 
+    // An apply is one deep future (waits around AWS SDK calls around the
+    // resource's steps); unoptimised builds of the SDK overflow tokio's 2 MiB
+    // default. The stack is reserved, not committed: untouched pages cost nothing.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("terraform-provider-ep")
+        .thread_stack_size(16 * 1024 * 1024)
         .build()
     {
         Ok(rt) => rt,

@@ -184,17 +184,7 @@ mod tests {
     use crate::resources::deployment::model::DatabaseBlock;
 
     fn service(name: &str, stack: &str, image: &str) -> ServiceBlock {
-        ServiceBlock {
-            name: name.to_owned(),
-            stack: stack.to_owned(),
-            image: image.to_owned(),
-            cpu: None,
-            memory: None,
-            desired_count: None,
-            environment: None,
-            secrets: None,
-            health_check_path: None,
-        }
+        ServiceBlock::for_test(name, stack, image)
     }
 
     fn stack_with(snapshot: &str) -> StackBlock {
@@ -220,20 +210,11 @@ mod tests {
 
     #[test]
     fn a_single_instance_image_restarts_the_one_task_and_says_why() {
-        let block = crate::resources::deployment::model::SingleInstanceBlock {
-            database_image: "db:1".to_owned(),
-            activemq_image: "mq:1".to_owned(),
-            schema_name: None,
-            username: None,
-            password_secret_arn: "arn:aws:ssm:r:1:parameter/p".to_owned(),
-            commerce_environment: None,
-            database_memory: None,
-            activemq_memory: None,
-            cortex_host_port: None,
-            cm_host_port: None,
-            activemq_console_host_port: None,
-            capacity_provider: None,
-        };
+        let block = crate::resources::deployment::model::SingleInstanceBlock::for_test(
+            "db:1",
+            "mq:1",
+            "arn:aws:ssm:r:1:parameter/p",
+        );
         let old = DeploymentModel {
             kind: SINGLE_INSTANCE.to_owned(),
             single_instance: Some(block.clone()),

@@ -49,6 +49,45 @@ impl DatabaseBlock {
     }
 }
 
+#[cfg(test)]
+impl ServiceBlock {
+    /// A service with only the required settings, for tests.
+    pub fn for_test(name: &str, stack: &str, image: &str) -> Self {
+        ServiceBlock {
+            name: name.to_owned(),
+            stack: stack.to_owned(),
+            image: image.to_owned(),
+            cpu: None,
+            memory: None,
+            desired_count: None,
+            environment: None,
+            secrets: None,
+            health_check_path: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl SingleInstanceBlock {
+    /// A block with only the required settings, for tests.
+    pub fn for_test(database_image: &str, activemq_image: &str, secret_arn: &str) -> Self {
+        SingleInstanceBlock {
+            database_image: database_image.to_owned(),
+            activemq_image: activemq_image.to_owned(),
+            schema_name: None,
+            username: None,
+            password_secret_arn: secret_arn.to_owned(),
+            commerce_environment: None,
+            database_memory: None,
+            activemq_memory: None,
+            cortex_host_port: None,
+            cm_host_port: None,
+            activemq_console_host_port: None,
+            capacity_provider: None,
+        }
+    }
+}
+
 /// One `user` block of a broker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BrokerUser {

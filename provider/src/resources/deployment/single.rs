@@ -227,33 +227,17 @@ mod tests {
 
     fn block() -> SingleInstanceBlock {
         SingleInstanceBlock {
-            database_image: "reg/ep/mysql@sha256:db".to_owned(),
-            activemq_image: "reg/activemq:5.18".to_owned(),
-            schema_name: None,
-            username: None,
-            password_secret_arn: "arn:aws:ssm:eu-west-1:1:parameter/dev/db".to_owned(),
-            commerce_environment: None,
-            database_memory: None,
-            activemq_memory: None,
-            cortex_host_port: None,
             cm_host_port: Some(9999),
-            activemq_console_host_port: None,
-            capacity_provider: None,
+            ..SingleInstanceBlock::for_test(
+                "reg/ep/mysql@sha256:db",
+                "reg/activemq:5.18",
+                "arn:aws:ssm:eu-west-1:1:parameter/dev/db",
+            )
         }
     }
 
     fn svc(name: &str) -> ServiceBlock {
-        ServiceBlock {
-            name: name.to_owned(),
-            stack: STACK.to_owned(),
-            image: format!("reg/ep/{name}@sha256:aa"),
-            cpu: None,
-            memory: None,
-            desired_count: None,
-            environment: None,
-            secrets: None,
-            health_check_path: None,
-        }
+        ServiceBlock::for_test(name, STACK, &format!("reg/ep/{name}@sha256:aa"))
     }
 
     fn spec(names: &[&str]) -> TaskSpec {

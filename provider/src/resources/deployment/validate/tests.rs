@@ -29,17 +29,7 @@ fn stack() -> StackBlock {
 }
 
 fn service(name: &str, stack: &str) -> ServiceBlock {
-    ServiceBlock {
-        name: name.to_owned(),
-        stack: stack.to_owned(),
-        image: "registry/ep/x@sha256:aa".to_owned(),
-        cpu: None,
-        memory: None,
-        desired_count: None,
-        environment: None,
-        secrets: None,
-        health_check_path: None,
-    }
+    ServiceBlock::for_test(name, stack, "registry/ep/x@sha256:aa")
 }
 
 fn config() -> DeploymentModel<Planning> {
@@ -199,20 +189,11 @@ fn names_and_kinds_are_checked() {
 }
 
 fn single_block() -> crate::resources::deployment::model::SingleInstanceBlock {
-    crate::resources::deployment::model::SingleInstanceBlock {
-        database_image: "reg/ep/mysql@sha256:db".to_owned(),
-        activemq_image: "reg/activemq:5.18".to_owned(),
-        schema_name: None,
-        username: None,
-        password_secret_arn: "arn:aws:ssm:eu-west-1:1:parameter/dev/db".to_owned(),
-        commerce_environment: None,
-        database_memory: None,
-        activemq_memory: None,
-        cortex_host_port: None,
-        cm_host_port: None,
-        activemq_console_host_port: None,
-        capacity_provider: None,
-    }
+    crate::resources::deployment::model::SingleInstanceBlock::for_test(
+        "reg/ep/mysql@sha256:db",
+        "reg/activemq:5.18",
+        "arn:aws:ssm:eu-west-1:1:parameter/dev/db",
+    )
 }
 
 fn single_config() -> DeploymentModel<Planning> {
