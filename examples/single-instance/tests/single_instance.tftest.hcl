@@ -31,7 +31,7 @@ run "applies_images_database_and_environment" {
   }
 
   assert {
-    condition     = keys(ep_deployment.dev.task_definitions) == ["single/instance"] && ep_deployment.dev.databases == null && ep_deployment.dev.brokers == null
+    condition     = length(ep_deployment.dev.task_definitions) == 1 && contains(keys(ep_deployment.dev.task_definitions), "single/instance") && ep_deployment.dev.databases == null && ep_deployment.dev.brokers == null
     error_message = "A single-instance environment is one task definition, with no RDS or Amazon MQ."
   }
 
