@@ -47,7 +47,7 @@ resource "ep_image" "cortex" {{
     let (out, took) = wd.apply_interrupted(
         || ecr_repository_exists(env, &repo),
         Duration::from_secs(120),
-        Duration::from_millis(300),
+        Duration::from_millis(100),
     );
     assert!(
         took < Duration::from_secs(5),

@@ -90,12 +90,26 @@ fn two_clones_release_identical_bytes() {
     std::fs::write(&tampered, sums.replacen('0', "1", 1)).expect("write");
     assert!(!verify(&tampered), "a changed sums file fails verification");
 
-    // The binaries say what they are.
+    // The binaries say what they are. The zip records the provider as an
+    // executable (what `unzip` and Terraform restore); Python's extractor
+    // drops modes, so the test restores it the same way.
+    let mode = run(Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nprint(oct(zipfile.ZipFile(sys.argv[1]).infolist()[0].external_attr >> 16))",
+        ])
+        .arg(zip_of(&a, "linux_amd64")));
+    assert_eq!(mode.trim(), "0o100755", "the provider's mode in the zip");
     run(Command::new("python3")
         .args(["-m", "zipfile", "-e"])
         .arg(zip_of(&a, "linux_amd64"))
         .arg(tmp.path()));
     let provider = tmp.path().join(format!("terraform-provider-ep_v{VERSION}"));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&provider, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the extracted provider");
+    }
     let v = run(Command::new(&provider).arg("--version"));
     assert_eq!(
         v.trim(),

@@ -175,11 +175,11 @@ fn check(aws: &Aws, wd: &Workdir, cm: &str) -> Value {
 }
 
 #[test]
-fn single_instance_create_roll_one_image_repair_import_and_destroy() {
+fn single_instance_create_roll_one_image_repair_move_import_and_destroy() {
     let aws = Rc::new(Aws::start());
     let name = format!("s{:x}", std::process::id() % 0xffff);
     let before: Rc<RefCell<Value>> = Rc::default();
-    let (a1, a2, a3) = (aws.clone(), aws.clone(), aws.clone());
+    let (a1, a2, a3, a4) = (aws.clone(), aws.clone(), aws.clone(), aws.clone());
     let (b1, b2) = (before.clone(), before.clone());
     let import_id = format!("{name}@{}", aws.cluster);
     let (cm1, cm2) = (image("cm", 'c'), image("cm", 'e'));
@@ -227,6 +227,29 @@ fn single_instance_create_roll_one_image_repair_import_and_destroy() {
                 "{plan_text}"
             );
         })
+        // A capacity provider: the same service moves to it (a forced deployment), no new revision.
+        .step(
+            config(&aws, &name, &cm2).replace(
+                "cm_host_port        = 9181",
+                "cm_host_port        = 9181\n    capacity_provider   = \"dev-asg\"",
+            ),
+            move |wd| {
+                let v = wd.resource_values("ep_deployment.dev");
+                let moved = a4.query(&format!(
+                    "s = ecs.describe_services(cluster='{}', services=['single-instance'])['services'][0]\n\
+                     print(json.dumps([s['serviceArn'], [c['capacityProvider'] for c in s.get('capacityProviderStrategy', [])], s['taskDefinition']]))\n",
+                    a4.cluster
+                ));
+                assert_eq!(
+                    moved,
+                    serde_json::json!([
+                        v["services"]["single/instance"],
+                        ["dev-asg"],
+                        v["task_definitions"]["single/instance"]
+                    ])
+                );
+            },
+        )
         .import("ep_deployment.dev", move |_| import_id.clone())
         .ignore_on_import(&["single_instance", "service"])
         .destroyed(move || {

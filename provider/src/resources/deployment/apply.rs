@@ -520,10 +520,19 @@ impl<'a> Converge<'a> {
                         .get_or_insert_with(BTreeMap::new)
                         .insert(key.clone(), d.arn.clone());
                 })?;
+                let wanted = match placement {
+                    Placement::CapacityProvider(cp) => Some(cp.as_str()),
+                    Placement::Fargate(_) | Placement::Ec2 => None,
+                };
+                let capacity = (d.capacity_provider.as_deref() != wanted).then_some(wanted);
                 if d.view.task_definition != td
                     || d.view.desired != i32::try_from(desired).unwrap_or(i32::MAX)
+                    || capacity.is_some()
                 {
-                    Some(ecs::update_service(&self.aws.ecs, cluster, &name, &td, desired).await?)
+                    Some(
+                        ecs::update_service(&self.aws.ecs, cluster, &name, &td, desired, capacity)
+                            .await?,
+                    )
                 } else {
                     None
                 }

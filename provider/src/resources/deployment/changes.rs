@@ -67,7 +67,7 @@ fn describe_single(prior: &DeploymentModel, config: &DeploymentModel) -> Vec<Str
         );
         part("host ports", single::host_ports(o) != single::host_ports(n));
         part(
-            "capacity provider (applies when the service is next created)",
+            "capacity provider (the task moves to it)",
             o.capacity_provider != n.capacity_provider,
         );
     }

@@ -453,21 +453,37 @@ pub async fn create_service(
     Ok((arn, deployment_for(out.service(), s.task_definition)))
 }
 
-/// Points a service at a task definition and a task count; returns the
-/// deployment that started.
+/// Points a service at a task definition and a task count, and when
+/// `capacity` says so moves it to a capacity provider (`Some(Some(name))`)
+/// or back to its launch type (`Some(None)`); returns the deployment that
+/// started.
 pub async fn update_service(
     ecs: &Client,
     cluster: &str,
     name: &str,
     task_definition: &str,
     desired: u32,
+    capacity: Option<Option<&str>>,
 ) -> Result<Option<String>, Diagnostics> {
+    // ECS takes a new strategy without starting a deployment: force one, so
+    // the task moves now. An empty strategy returns to the launch type.
+    let strategy = match capacity {
+        None => None,
+        Some(None) => Some(Vec::new()),
+        Some(Some(cp)) => Some(vec![CapacityProviderStrategyItem::builder()
+            .capacity_provider(cp)
+            .weight(1)
+            .build()
+            .map_err(|e| Diagnostic::error("Invalid capacity provider", e.to_string()))?]),
+    };
     let out = ecs
         .update_service()
         .cluster(cluster)
         .service(name)
         .task_definition(task_definition)
         .desired_count(to_i32(desired))
+        .set_force_new_deployment(strategy.is_some().then_some(true))
+        .set_capacity_provider_strategy(strategy)
         .send()
         .await
         .map_err(|e| ApiError::new("ECS UpdateService", format!("service {name:?}"), &e))?;
@@ -481,6 +497,8 @@ pub struct Described {
     pub arn: String,
     /// The view the steady-state judgement takes.
     pub view: ServiceView,
+    /// The capacity provider it runs on; `None` for a launch type.
+    pub capacity_provider: Option<String>,
 }
 
 /// The service `name`; `NotFound` when ECS reports it missing or inactive.
@@ -536,6 +554,10 @@ pub async fn describe_service(
         Described {
             arn: s.service_arn().unwrap_or_default().to_owned(),
             view,
+            capacity_provider: s
+                .capacity_provider_strategy()
+                .first()
+                .map(|c| c.capacity_provider().to_owned()),
         },
     ))
 }
