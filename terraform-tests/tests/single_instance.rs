@@ -148,6 +148,10 @@ fn check(aws: &Aws, wd: &Workdir, cm: &str) -> Value {
     assert_eq!(cortex["env"]["EP_DB_URL"], e["database_url"]);
     assert_eq!(cortex["env"]["EP_JMS_URL"], "tcp://activemq:61616");
     assert_eq!(cortex["env"]["EP_COMMERCE_ENVNAME"], "single");
+    assert_eq!(
+        cortex["env"]["EP_SEARCH_MASTER_URL"],
+        "http://search:8082/search"
+    );
     assert_eq!(cortex["env"]["EP_CONTAINER_MEM"], "5120");
     assert!(
         cortex["env"].get("EP_DB_PASS").is_none(),

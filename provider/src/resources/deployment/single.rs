@@ -36,6 +36,10 @@ pub const DEFAULT_CONSOLE_PORT: u16 = 8161;
 const DEFAULT_DB_MEMORY: u32 = 1024;
 const DEFAULT_MQ_MEMORY: u32 = 512;
 
+/// Where the Tomcats of the task find the search server (its link name,
+/// its port and context).
+pub const SEARCH_MASTER_URL: &str = "http://search:8082/search";
+
 fn port(p: Option<u32>, default: u16) -> u16 {
     p.and_then(|p| u16::try_from(p).ok()).unwrap_or(default)
 }
@@ -175,6 +179,11 @@ pub fn task_spec(
         c.links = vec![MYSQL.to_owned(), ACTIVEMQ.to_owned()];
         if has_search && kind.name != "search" {
             c.links.push("search".to_owned());
+            // In one task the search server is known: its link. A value
+            // in the service's own `environment` still wins.
+            c.environment
+                .entry("EP_SEARCH_MASTER_URL".to_owned())
+                .or_insert_with(|| SEARCH_MASTER_URL.to_owned());
         }
         c.depends_on = BTreeMap::from([
             (MYSQL.to_owned(), "HEALTHY".to_owned()),
@@ -275,6 +284,10 @@ mod tests {
         assert!(cortex.secrets.contains_key("EP_DB_PASS"));
         assert_eq!(cortex.links, ["mysql", "activemq", "search"]);
         assert_eq!(
+            env("EP_SEARCH_MASTER_URL"),
+            Some("http://search:8082/search")
+        );
+        assert_eq!(
             cortex.depends_on.get("mysql").map(String::as_str),
             Some("HEALTHY")
         );
@@ -287,6 +300,11 @@ mod tests {
         assert_eq!(
             search.and_then(|c| c.environment.get("EP_SEARCH_ROLE").cloned()),
             Some("standalone".to_owned())
+        );
+        assert_eq!(
+            search.and_then(|c| c.environment.get("EP_SEARCH_MASTER_URL").cloned()),
+            None,
+            "the search server is not its own client"
         );
         assert_eq!(t.memory, 1024 + 512 + 5120 + 3072 + 3072);
         assert_eq!(endpoints_registered(&t), endpoints(&block()));
