@@ -31,3 +31,12 @@ pub use workdir::{Output, Workdir};
 pub const PROVIDER_SOURCE: &str = "ep-platform/ep";
 /// The version the mirror advertises.
 pub const PROVIDER_VERSION: &str = "0.1.0";
+
+/// The `terraform` block every test configuration starts with: this
+/// provider, found through the test CLI config's filesystem mirror.
+pub const HEADER: &str = r#"terraform {
+  required_providers {
+    ep = { source = "ep-platform/ep" }
+  }
+}
+"#;

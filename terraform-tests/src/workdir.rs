@@ -183,6 +183,14 @@ impl Workdir {
         self.ok(&["apply", "-auto-approve", "-input=false", "-no-color"])
     }
 
+    /// `terraform validate`, which must fail; its whole output (to look for
+    /// the diagnostics in).
+    pub fn validate_fails(&self) -> String {
+        let out = self.run(&["validate", "-no-color"]);
+        assert_ne!(out.code, 0, "validate passed:\n{}", out.all());
+        out.all()
+    }
+
     /// Fails unless a plan (with or without refresh) shows no changes.
     pub fn assert_plan_empty(&self, refresh: bool) {
         let refresh_arg = format!("-refresh={refresh}");

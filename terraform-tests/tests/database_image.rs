@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
 use ep_terraform_tests::mariadb::{MariaDb, MariaDbOptions};
+use ep_terraform_tests::HEADER;
 use ep_terraform_tests::{Scenario, TestEnv, Workdir};
-use image_support::{busybox_rootfs, unique_repo, HEADER};
+use image_support::{busybox_rootfs, unique_repo};
 
 /// Everything `java.util.Properties` would misread unescaped: a leading
 /// space, `\`, `=`, `:`, `#`, `!`, characters beyond Latin-1 and beyond the BMP.

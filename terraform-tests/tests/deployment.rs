@@ -16,12 +16,7 @@ use serde_json::Value;
 
 const WAIT_SCALE: (&str, &str) = ("EP_WAIT_SCALE", "0.01");
 
-const HEADER: &str = r#"terraform {
-  required_providers {
-    ep = { source = "ep-platform/ep" }
-  }
-}
-"#;
+use ep_terraform_tests::HEADER;
 
 /// A moto with a VPC, a subnet, a security group and two snapshots per stack.
 struct Aws {
@@ -362,9 +357,7 @@ fn bad_input_is_reported_on_the_attribute_at_validate() {
         .replace("name  = \"cm\"", "name  = \"storefront\"");
     let wd = Workdir::new(&[("main.tf", &cfg)]);
     wd.init();
-    let out = wd.run(&["validate", "-no-color"]);
-    assert_ne!(out.code, 0);
-    let text = out.all();
+    let text = wd.validate_fails();
     for expected in [
         "Invalid deployment name",
         "Invalid broker password",

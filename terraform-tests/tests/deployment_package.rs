@@ -8,17 +8,11 @@ use std::process::Command;
 use ep_imagebuild::synthetic::{self, SynthOptions};
 use ep_terraform_tests::{Scenario, Workdir};
 
-const HEADER: &str = r#"terraform {
-  required_providers {
-    ep = { source = "ep-platform/ep" }
-  }
-}
-provider "ep" {}
-"#;
+use ep_terraform_tests::HEADER;
 
 fn config(path: &Path) -> String {
     format!(
-        r#"{HEADER}
+        r#"{HEADER}provider "ep" {{}}
 data "ep_deployment_package" "p" {{
   path = "{}"
 }}
@@ -301,7 +295,7 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED, compresslevel=9) as
 fn empty_path_is_rejected_at_validate() {
     let wd = Workdir::new(&[(
         "main.tf",
-        &format!("{HEADER}\ndata \"ep_deployment_package\" \"p\" {{\n  path = \"\"\n}}\n"),
+        &format!("{HEADER}provider \"ep\" {{}}\n\ndata \"ep_deployment_package\" \"p\" {{\n  path = \"\"\n}}\n"),
     )]);
     wd.init();
     let out = wd.run(&["validate", "-no-color"]);

@@ -9,12 +9,7 @@ use ep_terraform_tests::{Scenario, Workdir};
 
 const FIXTURES: (&str, &str) = ("EP_PROVIDER_TEST_FIXTURES", "1");
 
-const HEADER: &str = r#"terraform {
-  required_providers {
-    ep = { source = "ep-platform/ep" }
-  }
-}
-"#;
+use ep_terraform_tests::HEADER;
 
 fn fixture(store: &Path, settle: &str, extra: &str) -> String {
     format!(

@@ -7,8 +7,9 @@ use std::path::Path;
 use std::process::Command;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
+use ep_terraform_tests::HEADER;
 use ep_terraform_tests::{Scenario, TestEnv, Workdir};
-use image_support::{ecr_repository_exists, unique_repo, HEADER};
+use image_support::{ecr_repository_exists, unique_repo};
 
 fn image_config(env: &TestEnv, repo: &str, package: &Path, tags: &str) -> String {
     format!(

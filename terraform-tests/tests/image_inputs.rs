@@ -9,8 +9,9 @@ use std::io::Write;
 use std::path::Path;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
+use ep_terraform_tests::HEADER;
 use ep_terraform_tests::{Scenario, TestEnv, Workdir};
-use image_support::{busybox_rootfs, example_files, unique_repo, HEADER};
+use image_support::{busybox_rootfs, example_files, unique_repo};
 
 /// `ep_image` digests by resource address.
 fn digests(wd: &Workdir) -> BTreeMap<String, String> {

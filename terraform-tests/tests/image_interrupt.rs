@@ -7,8 +7,9 @@ mod image_support;
 use std::time::Duration;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
+use ep_terraform_tests::HEADER;
 use ep_terraform_tests::{TestEnv, Workdir};
-use image_support::{ecr_repository_exists, unique_repo, HEADER};
+use image_support::{ecr_repository_exists, unique_repo};
 
 #[test]
 fn ctrl_c_during_a_build_stops_promptly_and_the_next_apply_builds() {

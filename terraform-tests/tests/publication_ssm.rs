@@ -4,12 +4,7 @@
 
 use ep_terraform_tests::{Scenario, TestEnv, Workdir};
 
-const HEADER: &str = r#"terraform {
-  required_providers {
-    ep = { source = "ep-platform/ep" }
-  }
-}
-"#;
+use ep_terraform_tests::HEADER;
 
 /// An emulator: its name and endpoint.
 #[derive(Clone, Copy)]

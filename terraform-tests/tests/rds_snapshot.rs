@@ -14,12 +14,7 @@ use ep_terraform_tests::{Scenario, TestEnv, Workdir};
 const WAIT_SCALE: (&str, &str) = ("EP_WAIT_SCALE", "0.01");
 const APP_PASSWORD: &str = "App-Passw0rd-9f";
 
-const HEADER: &str = r#"terraform {
-  required_providers {
-    ep = { source = "ep-platform/ep" }
-  }
-}
-"#;
+use ep_terraform_tests::HEADER;
 
 /// A name no other test (or earlier run) uses.
 fn unique(prefix: &str) -> String {
@@ -476,9 +471,7 @@ resource "ep_rds_snapshot" "s" {{
     wd.init();
     for (cfg, message, attr) in &cases {
         wd.write("main.tf", cfg);
-        let out = wd.run(&["validate", "-no-color"]);
-        assert_ne!(out.code, 0, "{cfg}\n{}", out.all());
-        let all = out.all();
+        let all = wd.validate_fails();
         assert!(all.contains(message), "expected {message:?}:\n{all}");
         assert!(
             all.contains(&format!("{attr} =")),

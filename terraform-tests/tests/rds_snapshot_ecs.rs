@@ -25,12 +25,7 @@ const APP_PASSWORD: &str = "App-Passw0rd-ecs1";
 const ROOT_PASSWORD: &str = "Root-Passw0rd-ecs2";
 const LOG_GROUP: &str = "/ep/datapop";
 
-const HEADER: &str = r#"terraform {
-  required_providers {
-    ep = { source = "ep-platform/ep" }
-  }
-}
-"#;
+use ep_terraform_tests::HEADER;
 
 /// A private moto with a cluster, a network ECS can place tasks in (moto
 /// needs DNS host names on the VPC for a task's network interface) and the
@@ -522,9 +517,7 @@ resource "ep_rds_snapshot" "s" {{
     wd.init();
     for (cfg, message, attr) in &cases {
         wd.write("main.tf", cfg);
-        let out = wd.run(&["validate", "-no-color"]);
-        assert_ne!(out.code, 0, "{cfg}\n{}", out.all());
-        let all = out.all();
+        let all = wd.validate_fails();
         assert!(all.contains(message), "expected {message:?}:\n{all}");
         // Terraform shows a diagnostic on a block (`ecs`, `tunnel`) at the
         // resource's first line, and one on an attribute at that attribute.

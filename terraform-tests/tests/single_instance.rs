@@ -11,12 +11,7 @@ use ep_terraform_tests::moto::PrivateMoto;
 use ep_terraform_tests::{Scenario, Workdir};
 use serde_json::Value;
 
-const HEADER: &str = r#"terraform {
-  required_providers {
-    ep = { source = "ep-platform/ep" }
-  }
-}
-"#;
+use ep_terraform_tests::HEADER;
 
 struct Aws {
     moto: PrivateMoto,
@@ -279,9 +274,7 @@ fn blocks_of_the_wrong_kind_and_a_missing_cluster_are_reported_on_the_attribute(
         );
     let wd = Workdir::new(&[("main.tf", &cfg)]);
     wd.init();
-    let out = wd.run(&["validate", "-no-color"]);
-    assert_ne!(out.code, 0);
-    let text = out.all();
+    let text = wd.validate_fails();
     for expected in [
         "Missing cluster",
         "Block of the other kind",

@@ -6,14 +6,6 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The `terraform` block every image test configuration starts with.
-pub const HEADER: &str = r#"terraform {
-  required_providers {
-    ep = { source = "ep-platform/ep" }
-  }
-}
-"#;
-
 /// A repository name no other test (or earlier run) uses.
 pub fn unique_repo(what: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

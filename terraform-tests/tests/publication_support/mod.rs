@@ -9,12 +9,7 @@ use ep_terraform_tests::Workdir;
 
 pub const TOKEN: &str = "publication-t0ken";
 
-pub const HEADER: &str = r#"terraform {
-  required_providers {
-    ep = { source = "ep-platform/ep" }
-  }
-}
-"#;
+pub use ep_terraform_tests::HEADER;
 
 pub fn double() -> ConsulDouble {
     ConsulDouble::start(ConsulDoubleOptions::with_token(TOKEN)).expect("start the Consul double")
