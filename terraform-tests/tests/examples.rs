@@ -5,7 +5,7 @@ mod image_support;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
 use ep_terraform_tests::{TestEnv, Workdir};
-use image_support::{busybox_rootfs, example_files};
+use image_support::{busybox_rootfs, ecr_repository_exists, example_files};
 
 /// Copies an example's `.tf` files and `tests/` into a fresh working directory.
 fn workdir_for(example: &str) -> Workdir {
@@ -211,6 +211,10 @@ fn single_instance_database_example_builds_author_and_live() {
     };
     let out = run(&["apply", "-auto-approve", "-no-color"]);
     assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        ecr_repository_exists(env, &format!("{prefix}/mysql")),
+        "create_repository made the ECR repository"
+    );
     let images = wd.outputs()["images"].clone();
     let uris: Vec<(&String, &str)> = images
         .as_object()
