@@ -98,6 +98,7 @@ serve_rpcs! {
         req: Request<pb::validate_resource_config::Request>,
     ) -> RpcResult<pb::validate_resource_config::Response> {
         let req = req.into_inner();
+        let _timed = Timed::start("ValidateResourceConfig", &req.type_name);
         // Terraform before 1.11 neither sends nor understands write-only values.
         let write_only_allowed = req
             .client_capabilities
@@ -150,6 +151,7 @@ serve_rpcs! {
         req: Request<pb::upgrade_resource_state::Request>,
     ) -> RpcResult<pb::upgrade_resource_state::Response> {
         let req = req.into_inner();
+        let _timed = Timed::start("UpgradeResourceState", &req.type_name);
         let result = self.resource(&req.type_name).and_then(|(_, schema)| {
             let raw = req.raw_state.unwrap_or_default();
             let value = state_upgrade::upgrade(schema, req.version, &raw)?;
@@ -200,6 +202,7 @@ serve_rpcs! {
         req: Request<pb::read_resource::Request>,
     ) -> RpcResult<pb::read_resource::Response> {
         let req = req.into_inner();
+        let _timed = Timed::start("ReadResource", &req.type_name);
         let (r, schema) = match self.resource(&req.type_name) {
             Ok(x) => x,
             Err(d) => {
@@ -245,6 +248,7 @@ serve_rpcs! {
         req: Request<pb::plan_resource_change::Request>,
     ) -> RpcResult<pb::plan_resource_change::Response> {
         let req = req.into_inner();
+        let _timed = Timed::start("PlanResourceChange", &req.type_name);
         let planned = async {
             let (r, schema) = self.resource(&req.type_name)?;
             let ty = schema.value_type();
@@ -307,6 +311,7 @@ serve_rpcs! {
         req: Request<pb::apply_resource_change::Request>,
     ) -> RpcResult<pb::apply_resource_change::Response> {
         let req = req.into_inner();
+        let _timed = Timed::start("ApplyResourceChange", &req.type_name);
         let (r, schema) = match self.resource(&req.type_name) {
             Ok(x) => x,
             Err(d) => {
@@ -354,6 +359,7 @@ serve_rpcs! {
         req: Request<pb::import_resource_state::Request>,
     ) -> RpcResult<pb::import_resource_state::Response> {
         let req = req.into_inner();
+        let _timed = Timed::start("ImportResourceState", &req.type_name);
         let imported = async {
             let (r, schema) = self.resource(&req.type_name)?;
             let mut imported = r.import(&req.id, self.stopper.token()).await?;
@@ -386,6 +392,7 @@ serve_rpcs! {
         req: Request<pb::read_data_source::Request>,
     ) -> RpcResult<pb::read_data_source::Response> {
         let req = req.into_inner();
+        let _timed = Timed::start("ReadDataSource", &req.type_name);
         let read = async {
             let (d, schema) = self.data_source(&req.type_name)?;
             let ty = schema.value_type();
@@ -511,5 +518,34 @@ async fn validate_decoded(
     match decode(config, &schema.value_type()) {
         Ok(config) => validate(&config).await,
         Err(d) => d,
+    }
+}
+
+/// Logs at debug level how long an RPC on one type took (Terraform shows it
+/// with `TF_LOG=debug`): where a plan's time goes, per call.
+struct Timed {
+    rpc: &'static str,
+    type_name: String,
+    started: std::time::Instant,
+}
+
+impl Timed {
+    fn start(rpc: &'static str, type_name: &str) -> Self {
+        Timed {
+            rpc,
+            type_name: type_name.to_owned(),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        tracing::debug!(
+            rpc = self.rpc,
+            type_name = %self.type_name,
+            ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            "rpc finished"
+        );
     }
 }
