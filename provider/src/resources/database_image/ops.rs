@@ -8,7 +8,7 @@ use super::apply::{
 use super::model::DatabaseImageModel;
 use crate::framework::{Diagnostic, Diagnostics, Op};
 use crate::resources::image::access::registry_diag;
-use crate::resources::image::apply::target_for;
+use crate::resources::image::apply::{ecr_client_for, target_for};
 use crate::resources::image::delete::{delete_created_repository, remove_image};
 use crate::resources::image::read::{fetch_for_import, tags_pointing_at};
 use crate::resources::image::repository::EcrRepository;
@@ -52,12 +52,7 @@ pub async fn delete(
     state: DatabaseImageModel,
 ) -> Result<(), Diagnostics> {
     let target = target_for(data, &state.repository).await?;
-    let ecr = match &target.ecr_repository {
-        Some(_) => Some(data.aws()?.ecr().await.map_err(|e| {
-            Diagnostics::from(Diagnostic::error("Could not set up ECR", e.to_string()))
-        })?),
-        None => None,
-    };
+    let ecr = ecr_client_for(data, &target).await?;
     let ecr_repo = ecr
         .as_ref()
         .zip(target.ecr_repository.as_deref())

@@ -37,6 +37,26 @@ pub async fn target_for(data: &ProviderData, repository: &str) -> Result<Target,
         .map_err(|d| d.at_root("repository"))
 }
 
+/// The provider's ECR client, its set-up failure as a diagnostic.
+pub(crate) async fn ecr_client(data: &ProviderData) -> Result<aws_sdk_ecr::Client, Diagnostics> {
+    data.aws()?
+        .ecr()
+        .await
+        .map_err(|e| Diagnostic::error("Could not set up ECR", e.to_string()).into())
+}
+
+/// An ECR client when `target` is an ECR repository (its tags and the
+/// repository itself are managed through ECR's API), else `None`.
+pub(crate) async fn ecr_client_for(
+    data: &ProviderData,
+    target: &Target,
+) -> Result<Option<aws_sdk_ecr::Client>, Diagnostics> {
+    match target.ecr_repository {
+        Some(_) => Ok(Some(ecr_client(data).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Creates the ECR repository when asked to, remembering in private data
 /// that this resource created it.
 async fn ensure_repository(
@@ -67,10 +87,7 @@ pub(crate) async fn create_ecr_repository(
     let Some(name) = target.ecr_repository.as_deref() else {
         return Ok(());
     };
-    let ecr =
-        data.aws()?.ecr().await.map_err(|e| {
-            Diagnostics::from(Diagnostic::error("Could not set up ECR", e.to_string()))
-        })?;
+    let ecr = ecr_client(data).await?;
     let created = EcrRepository::new(&ecr, name)
         .create(immutable, scan_on_push)
         .await

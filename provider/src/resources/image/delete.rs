@@ -8,7 +8,7 @@ use crate::framework::{Diagnostic, Diagnostics, Op};
 use crate::resources::provider::ProviderData;
 
 use super::access::{registry_diag, Target};
-use super::apply::target_for;
+use super::apply::{ecr_client_for, target_for};
 use super::model::{ImageModel, ImagePrivate};
 use super::read::tags_pointing_at;
 use super::repository::EcrRepository;
@@ -24,15 +24,7 @@ pub async fn delete(
     state: ImageModel,
 ) -> Result<(), Diagnostics> {
     let target = target_for(data, &state.repository).await?;
-    let ecr = match &target.ecr_repository {
-        Some(_) => Some(
-            data.aws()?
-                .ecr()
-                .await
-                .map_err(|e| ecr_diag("Could not set up ECR", e))?,
-        ),
-        None => None,
-    };
+    let ecr = ecr_client_for(data, &target).await?;
     let ecr_repo = ecr
         .as_ref()
         .zip(target.ecr_repository.as_deref())
