@@ -46,6 +46,12 @@ variable "subnet_ids" {
   type        = list(string)
 }
 
+variable "vpc_id" {
+  description = "VPC of the Cloud Map namespace the services register in, so the Tomcats find search by name; null: no service discovery (then give EP_SEARCH_MASTER_URL in the services' environment)."
+  type        = string
+  default     = null
+}
+
 variable "security_group_ids" {
   description = "Security groups of the tasks, databases and brokers."
   type        = list(string)
@@ -133,6 +139,8 @@ provider "ep" {
     mq       = var.aws_endpoint
     sts      = var.aws_endpoint
     registry = var.registry_endpoint
+
+    servicediscovery = var.aws_endpoint
   }
 }
 
@@ -196,6 +204,15 @@ resource "ep_deployment" "env" {
   kind               = "author_and_live"
   subnet_ids         = var.subnet_ids
   security_group_ids = var.security_group_ids
+
+  # Every service registers as <stack>-<service>.<name>.ep.internal; the
+  # Tomcats get EP_SEARCH_MASTER_URL to their stack's search.
+  dynamic "service_discovery" {
+    for_each = var.vpc_id == null ? [] : [var.vpc_id]
+    content {
+      vpc_id = service_discovery.value
+    }
+  }
 
   author {
     database {

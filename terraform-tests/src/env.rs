@@ -177,6 +177,7 @@ pub fn provider_block(aws: &str, registry: Option<&str>) -> String {
     ssm = "{aws}"
     sts = "{aws}"
     logs = "{aws}"
+    servicediscovery = "{aws}"
 {registry}  }}
 }}
 "#

@@ -109,6 +109,12 @@ fn author_and_live_example_terraform_test() {
     let env = TestEnv::get();
     let moto = PrivateMoto::start(&[("MOTO_ECS_SERVICE_RUNNING", "1")]).expect("moto");
     let (subnet, sg) = moto.create_network().expect("network");
+    let vpc = moto
+        .boto3(&format!(
+            "print(json.dumps(ec2.describe_subnets(SubnetIds=['{subnet}'])['Subnets'][0]['VpcId']))\n"
+        ))
+        .expect("the subnet's VPC");
+    let vpc = vpc.as_str().unwrap_or_default();
     let db = MariaDb::start(MariaDbOptions::default()).expect("MariaDB");
     let tmp = tempfile::tempdir().unwrap();
     let package = tmp.path().join("package.zip");
@@ -129,6 +135,7 @@ fn author_and_live_example_terraform_test() {
         &format!("-var=base_rootfs={}", rootfs.display()),
         &format!("-var=subnet_ids=[\"{subnet}\"]"),
         &format!("-var=security_group_ids=[\"{sg}\"]"),
+        &format!("-var=vpc_id={vpc}"),
         "-var=database_password=App-Passw0rd-9f",
         &format!("-var=database_password_secret_arns={secrets}"),
         "-var=broker_password=broker-password-1",

@@ -40,6 +40,11 @@ run "applies_the_whole_chain" {
   }
 
   assert {
+    condition     = ep_deployment.env.endpoints["live"].search_master_url == "http://live-search.${var.name}.ep.internal:8082/search" && contains(ep_endpoint_publication.env.keys, "ep/${var.name}/live/EP_SEARCH_MASTER_URL")
+    error_message = "Live's search is not found by its discovery name, or its URL was not published."
+  }
+
+  assert {
     condition     = ep_deployment.env.author.database.snapshot_identifier == ep_rds_snapshot.data["author"].snapshot_identifier
     error_message = "The author database does not come from the author snapshot."
   }

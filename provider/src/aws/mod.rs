@@ -200,6 +200,10 @@ impl AwsClients {
         /// A CloudWatch Logs client honouring the `logs` endpoint override.
         logs, aws_sdk_cloudwatchlogs, Service::Logs
     );
+    client!(
+        /// An AWS Cloud Map client honouring the `servicediscovery` endpoint override.
+        servicediscovery, aws_sdk_servicediscovery, Service::ServiceDiscovery
+    );
 }
 
 /// Renders an SDK error with its sources: the top-level Display of SDK errors

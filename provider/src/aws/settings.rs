@@ -23,11 +23,13 @@ pub enum Service {
     Lambda,
     /// CloudWatch Logs (the `ecs` runner's log tail).
     Logs,
+    /// AWS Cloud Map (`ep_deployment`'s service discovery).
+    ServiceDiscovery,
 }
 
 impl Service {
     /// Every service, in schema order.
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Ecr,
         Service::Rds,
         Service::Ecs,
@@ -36,6 +38,7 @@ impl Service {
         Service::Sts,
         Service::Lambda,
         Service::Logs,
+        Service::ServiceDiscovery,
     ];
 
     /// The attribute name in the `endpoints` block.
@@ -49,6 +52,7 @@ impl Service {
             Service::Sts => "sts",
             Service::Lambda => "lambda",
             Service::Logs => "logs",
+            Service::ServiceDiscovery => "servicediscovery",
         }
     }
 }

@@ -10,6 +10,7 @@ use futures::future::try_join_all;
 
 use super::catalogue;
 use super::database::{self, DEFAULT_SCHEMA, DEFAULT_USER};
+use super::discovery::Namespace;
 use super::ecs::{self, Network, NewService, Placement};
 use super::model::{DeploymentModel, DeploymentPrivate, StackBlock, StackEndpoints};
 use super::mq;
@@ -34,6 +35,8 @@ pub struct Clients {
     pub mq: aws_sdk_mq::Client,
     /// ECS.
     pub ecs: aws_sdk_ecs::Client,
+    /// AWS Cloud Map.
+    pub discovery: aws_sdk_servicediscovery::Client,
 }
 
 /// The ECS service name of a service in a stack.
@@ -70,15 +73,17 @@ struct Rollout<'t> {
     desired: u32,
     /// Target group, container and port.
     target_group: Option<(&'t str, &'t str, u16)>,
+    /// Cloud Map service its tasks register with.
+    registry: Option<String>,
 }
 
 /// One apply: the configuration, what existed before, and the state being built.
 pub struct Converge<'a> {
-    op: &'a Op<DeploymentPrivate>,
-    aws: Clients,
+    pub(super) op: &'a Op<DeploymentPrivate>,
+    pub(super) aws: Clients,
     region: String,
-    config: &'a DeploymentModel,
-    prior: Option<&'a DeploymentModel>,
+    pub(super) config: &'a DeploymentModel,
+    pub(super) prior: Option<&'a DeploymentModel>,
     state: Mutex<DeploymentModel>,
 }
 
@@ -98,6 +103,8 @@ impl<'a> Converge<'a> {
             state.brokers = p.brokers.clone();
             state.task_definitions = p.task_definitions.clone();
             state.services = p.services.clone();
+            state.discovery_namespace_id = p.discovery_namespace_id.clone();
+            state.discovery_services = p.discovery_services.clone();
             state.endpoints = p.endpoints.clone();
             state.cluster_arn = config.cluster_arn.clone().or_else(|| p.cluster_arn.clone());
         }
@@ -113,20 +120,20 @@ impl<'a> Converge<'a> {
     }
 
     /// Changes the state and records it at once.
-    fn record(&self, f: impl FnOnce(&mut DeploymentModel)) -> Result<(), Diagnostics> {
+    pub(super) fn record(&self, f: impl FnOnce(&mut DeploymentModel)) -> Result<(), Diagnostics> {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut s);
         self.op.checkpoint(&*s)
     }
 
-    fn snapshot(&self) -> DeploymentModel {
+    pub(super) fn snapshot(&self) -> DeploymentModel {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn tags(&self, part: &str) -> BTreeMap<String, String> {
+    pub(super) fn tags(&self, part: &str) -> BTreeMap<String, String> {
         let mut t = self.config.tags.clone().unwrap_or_default();
         t.insert(TAG_DEPLOYMENT.to_owned(), self.config.name.clone());
         t.insert(TAG_PART.to_owned(), part.to_owned());
@@ -142,8 +149,14 @@ impl<'a> Converge<'a> {
             return Ok(self.snapshot());
         }
         let stacks = try_join_all(catalogue::STACKS.map(|s| self.stack(s))).await?;
-        let wirings: BTreeMap<String, StackWiring> = stacks.into_iter().collect();
-        self.services(&cluster, &wirings).await?;
+        let mut wirings: BTreeMap<String, StackWiring> = stacks.into_iter().collect();
+        let namespace = self.discovery_namespace().await?;
+        if let Some(ns) = &namespace {
+            self.service_urls(ns, &mut wirings)?;
+        }
+        self.services(&cluster, &wirings, namespace.as_ref())
+            .await?;
+        self.drop_unused_discovery(namespace.as_ref()).await?;
         self.retire_databases().await?;
         self.record(|s| s.status = Some("ready".to_owned()))?;
         Ok(self.snapshot())
@@ -376,6 +389,7 @@ impl<'a> Converge<'a> {
         &self,
         cluster: &str,
         wirings: &BTreeMap<String, StackWiring>,
+        namespace: Option<&Namespace>,
     ) -> Result<(), Diagnostics> {
         let ctx = self.task_context();
         let placement = Placement::Fargate(Network {
@@ -398,12 +412,19 @@ impl<'a> Converge<'a> {
                 ("cortex", Some(tg)) => Some((tg, kind.name, kind.port)),
                 _ => None,
             };
+            let key = format!("{}/{}", svc.stack, svc.name);
+            let name = service_name(&svc.stack, &svc.name);
+            let registry = match namespace {
+                Some(ns) => Some(self.registry(ns, &key, &name).await?),
+                None => None,
+            };
             rollouts.push(Rollout {
-                key: format!("{}/{}", svc.stack, svc.name),
-                name: service_name(&svc.stack, &svc.name),
+                key,
+                name,
                 spec: wiring::task_spec(&ctx, kind, svc, w),
                 desired: svc.desired_count.unwrap_or(1),
                 target_group,
+                registry,
             });
         }
         let configured: Vec<String> = rollouts.iter().map(|r| r.key.clone()).collect();
@@ -448,6 +469,7 @@ impl<'a> Converge<'a> {
             spec: single::task_spec(&self.task_context(), block, &services),
             desired: 1,
             target_group: None,
+            registry: None,
         };
         self.roll_out(cluster, &placement, rollout).await?;
         self.remove_unconfigured(cluster, &[single::KEY.to_owned()])
@@ -469,6 +491,7 @@ impl<'a> Converge<'a> {
             spec,
             desired,
             target_group,
+            registry,
         } = r;
         let known = self
             .snapshot()
@@ -504,6 +527,7 @@ impl<'a> Converge<'a> {
                     desired,
                     placement,
                     target_group,
+                    registry: registry.as_deref(),
                     tags: &tags,
                 };
                 let (arn, dep) = ecs::create_service(&self.aws.ecs, &new).await?;
@@ -524,13 +548,17 @@ impl<'a> Converge<'a> {
                     Placement::CapacityProvider(cp) => Some(cp.as_str()),
                     Placement::Fargate(_) | Placement::Ec2 => None,
                 };
-                let capacity = (d.capacity_provider.as_deref() != wanted).then_some(wanted);
+                let change = ecs::ServiceChange {
+                    capacity: (d.capacity_provider.as_deref() != wanted).then_some(wanted),
+                    registry: (d.registries.as_slice() != registry.as_slice())
+                        .then_some(registry.as_deref()),
+                };
                 if d.view.task_definition != td
                     || d.view.desired != i32::try_from(desired).unwrap_or(i32::MAX)
-                    || capacity.is_some()
+                    || !change.is_empty()
                 {
                     Some(
-                        ecs::update_service(&self.aws.ecs, cluster, &name, &td, desired, capacity)
+                        ecs::update_service(&self.aws.ecs, cluster, &name, &td, desired, &change)
                             .await?,
                     )
                 } else {

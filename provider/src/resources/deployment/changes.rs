@@ -102,6 +102,12 @@ fn describe_single(prior: &DeploymentModel, config: &DeploymentModel) -> Vec<Str
     )]
 }
 
+fn has_search(m: &DeploymentModel, stack: &str) -> bool {
+    m.service
+        .iter()
+        .any(|s| s.stack == stack && s.name == "search")
+}
+
 /// Lines describing the update from `prior` to `config`; empty when the
 /// configuration did not change.
 pub fn describe(prior: &DeploymentModel, config: &DeploymentModel) -> Vec<String> {
@@ -143,6 +149,20 @@ pub fn describe(prior: &DeploymentModel, config: &DeploymentModel) -> Vec<String
     let shared = prior.execution_role_arn != config.execution_role_arn
         || prior.task_role_arn != config.task_role_arn
         || prior.log_group != config.log_group;
+    let discovery = prior.service_discovery != config.service_discovery;
+    if discovery {
+        lines.push(match &config.service_discovery {
+            Some(_) if prior.service_discovery.is_none() => {
+                "service discovery: the services register in Cloud Map".to_owned()
+            }
+            Some(_) => {
+                "service discovery: the services move to another Cloud Map namespace".to_owned()
+            }
+            None => {
+                "service discovery: removed; the services' Cloud Map names are deleted".to_owned()
+            }
+        });
+    }
     for svc in &config.service {
         let key = format!("{}/{}", svc.stack, svc.name);
         let old = prior
@@ -161,6 +181,14 @@ pub fn describe(prior: &DeploymentModel, config: &DeploymentModel) -> Vec<String
         }
         if shared {
             why.push("roles or logging");
+        }
+        if discovery {
+            why.push("service discovery");
+        } else if config.service_discovery.is_some()
+            && svc.name != "search"
+            && has_search(prior, &svc.stack) != has_search(config, &svc.stack)
+        {
+            why.push("search master URL");
         }
         if !why.is_empty() {
             lines.push(format!("{key}: rolls ({})", why.join(", ")));
@@ -233,6 +261,40 @@ mod tests {
         assert_eq!(
             describe(&old, &new),
             vec!["single/instance: new task definition revision, its one task restarts with every container (host ports, cm: image)"]
+        );
+    }
+
+    #[test]
+    fn service_discovery_rolls_every_service_and_a_new_search_the_stack() {
+        let mut new = model();
+        new.service_discovery = Some(crate::resources::deployment::model::ServiceDiscoveryBlock {
+            namespace_id: Some("ns-1".to_owned()),
+            vpc_id: None,
+            namespace_name: None,
+        });
+        let lines = describe(&model(), &new);
+        assert_eq!(
+            lines[0],
+            "service discovery: the services register in Cloud Map"
+        );
+        assert!(
+            lines[1..]
+                .iter()
+                .all(|l| l.contains("rolls (service discovery)")),
+            "{lines:?}"
+        );
+        let prior = new.clone();
+        new.service.push(service("search", "live", "search:1"));
+        let lines = describe(&prior, &new);
+        assert!(
+            lines.contains(&"live/search: new service".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.ends_with("rolls (search master URL)")),
+            "{lines:?}"
         );
     }
 

@@ -8,8 +8,8 @@ use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Compatibility,
     ContainerCondition, ContainerDefinition, ContainerDependency, DeploymentCircuitBreaker,
     DeploymentConfiguration, KeyValuePair, LaunchType, LoadBalancer, LogConfiguration, LogDriver,
-    NetworkConfiguration, NetworkMode, PortMapping as SdkPort, PropagateTags, Secret, Tag,
-    TransportProtocol,
+    NetworkConfiguration, NetworkMode, PortMapping as SdkPort, PropagateTags, Secret,
+    ServiceRegistry, Tag, TransportProtocol,
 };
 use aws_sdk_ecs::Client;
 
@@ -357,6 +357,8 @@ pub struct NewService<'a> {
     pub placement: &'a Placement,
     /// Target group and the container/port it routes to.
     pub target_group: Option<(&'a str, &'a str, u16)>,
+    /// Cloud Map service its tasks register with.
+    pub registry: Option<&'a str>,
     /// Tags.
     pub tags: &'a BTreeMap<String, String>,
 }
@@ -437,6 +439,7 @@ pub async fn create_service(
                 .build(),
         )
         .set_load_balancers(lbs)
+        .set_service_registries(s.registry.map(registries))
         .propagate_tags(PropagateTags::Service)
         .enable_ecs_managed_tags(true)
         .set_tags(Some(tags(s.tags)))
@@ -453,21 +456,41 @@ pub async fn create_service(
     Ok((arn, deployment_for(out.service(), s.task_definition)))
 }
 
-/// Points a service at a task definition and a task count, and when
-/// `capacity` says so moves it to a capacity provider (`Some(Some(name))`)
-/// or back to its launch type (`Some(None)`); returns the deployment that
-/// started.
+fn registries(arn: &str) -> Vec<ServiceRegistry> {
+    vec![ServiceRegistry::builder().registry_arn(arn).build()]
+}
+
+/// What an update changes besides the task definition and count; `None`
+/// leaves a setting as it is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServiceChange<'a> {
+    /// Move to a capacity provider (`Some(Some(name))`) or back to the
+    /// launch type (`Some(None)`).
+    pub capacity: Option<Option<&'a str>>,
+    /// Register with a Cloud Map service (`Some(Some(arn))`) or with none.
+    pub registry: Option<Option<&'a str>>,
+}
+
+impl ServiceChange<'_> {
+    /// Nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.capacity.is_none() && self.registry.is_none()
+    }
+}
+
+/// Points a service at a task definition and a task count, with `change`
+/// on top; returns the deployment that started.
 pub async fn update_service(
     ecs: &Client,
     cluster: &str,
     name: &str,
     task_definition: &str,
     desired: u32,
-    capacity: Option<Option<&str>>,
+    change: &ServiceChange<'_>,
 ) -> Result<Option<String>, Diagnostics> {
     // ECS takes a new strategy without starting a deployment: force one, so
     // the task moves now. An empty strategy returns to the launch type.
-    let strategy = match capacity {
+    let strategy = match change.capacity {
         None => None,
         Some(None) => Some(Vec::new()),
         Some(Some(cp)) => Some(vec![CapacityProviderStrategyItem::builder()
@@ -482,8 +505,13 @@ pub async fn update_service(
         .service(name)
         .task_definition(task_definition)
         .desired_count(to_i32(desired))
-        .set_force_new_deployment(strategy.is_some().then_some(true))
+        .set_force_new_deployment((!change.is_empty()).then_some(true))
         .set_capacity_provider_strategy(strategy)
+        .set_service_registries(
+            change
+                .registry
+                .map(|r| r.map(registries).unwrap_or_default()),
+        )
         .send()
         .await
         .map_err(|e| ApiError::new("ECS UpdateService", format!("service {name:?}"), &e))?;
@@ -499,6 +527,8 @@ pub struct Described {
     pub view: ServiceView,
     /// The capacity provider it runs on; `None` for a launch type.
     pub capacity_provider: Option<String>,
+    /// The Cloud Map services its tasks register with.
+    pub registries: Vec<String>,
 }
 
 /// The service `name`; `NotFound` when ECS reports it missing or inactive.
@@ -558,6 +588,11 @@ pub async fn describe_service(
                 .capacity_provider_strategy()
                 .first()
                 .map(|c| c.capacity_provider().to_owned()),
+            registries: s
+                .service_registries()
+                .iter()
+                .filter_map(|r| r.registry_arn().map(str::to_owned))
+                .collect(),
         },
     ))
 }

@@ -9,6 +9,7 @@ use aws_sdk_ecs::types::ServiceField;
 use super::apply::{broker_name, cluster_name, Clients, TAG_DEPLOYMENT, TAG_PART};
 use super::catalogue::STACKS;
 use super::database::DEFAULT_SCHEMA;
+use super::discovery;
 use super::ecs;
 use super::model::{DeploymentModel, StackEndpoints};
 use super::mq;
@@ -58,9 +59,19 @@ pub async fn find(aws: &Clients, name: &str) -> Result<DeploymentModel, Diagnost
         status: Some("ready".to_owned()),
         ..DeploymentModel::default()
     };
-    let (services, task_definitions) = services(aws, &cluster, name).await?;
-    m.services = Some(services);
-    m.task_definitions = Some(task_definitions);
+    let (services, task_definitions, registries) = services(aws, &cluster, name).await?;
+    let namespace = match registries.values().next() {
+        Some(arn) => match discovery::namespace_of(&aws.discovery, arn).await? {
+            Some(id) => match discovery::get_namespace(&aws.discovery, &id).await? {
+                Observed::Status(_, ns) => Some(ns),
+                Observed::NotFound => None,
+            },
+            None => None,
+        },
+        None => None,
+    };
+    m.discovery_namespace_id = namespace.as_ref().map(|ns| ns.id.clone());
+    m.discovery_services = namespace.as_ref().map(|_| registries);
     let databases = databases(aws, name).await?;
     let mut brokers = BTreeMap::new();
     let mut endpoints = BTreeMap::new();
@@ -78,8 +89,15 @@ pub async fn find(aws: &Clients, name: &str) -> Result<DeploymentModel, Diagnost
             broker.fill(&mut e);
             brokers.insert(stack.to_owned(), broker.id);
         }
+        if let Some(ns) = &namespace {
+            let prefix = format!("{stack}/");
+            let here = services.keys().filter_map(|k| k.strip_prefix(&prefix));
+            discovery::fill_urls(&mut e, stack, here, &ns.name);
+        }
         endpoints.insert(stack.to_owned(), e);
     }
+    m.services = Some(services);
+    m.task_definitions = Some(task_definitions);
     m.brokers = Some(brokers);
     m.endpoints = Some(endpoints);
     Ok(m)
@@ -112,7 +130,7 @@ pub async fn find_single(
         )
         .into());
     };
-    let (services, task_definitions) = services(aws, &cluster_arn, name).await?;
+    let (services, task_definitions, _) = services(aws, &cluster_arn, name).await?;
     let registered = match task_definitions.get(single::KEY) {
         Some(arn) => ecs::describe_task_definition(&aws.ecs, arn).await?,
         None => None,
@@ -143,12 +161,15 @@ pub async fn find_single(
     })
 }
 
-/// Service and task definition ARNs by `stack/service`, from the services' `ep:part` tags.
+/// ARNs by `stack/service`, from the services' `ep:part` tags.
+type Arns = BTreeMap<String, String>;
+
+/// Service, task definition and Cloud Map service ARNs by `stack/service`.
 async fn services(
     aws: &Clients,
     cluster: &str,
     name: &str,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), Diagnostics> {
+) -> Result<(Arns, Arns, Arns), Diagnostics> {
     let mut arns = Vec::new();
     let mut pages = aws
         .ecs
@@ -161,7 +182,7 @@ async fn services(
             .map_err(|e| ApiError::new("ECS ListServices", format!("cluster {cluster:?}"), &e))?;
         arns.extend(page.service_arns().iter().cloned());
     }
-    let (mut services, mut tds) = (BTreeMap::new(), BTreeMap::new());
+    let (mut services, mut tds, mut registries) = (Arns::new(), Arns::new(), Arns::new());
     // DescribeServices takes at most 10 services a call.
     for chunk in arns.chunks(10) {
         let out = aws
@@ -194,10 +215,17 @@ async fn services(
             {
                 services.insert(part.to_owned(), arn.to_owned());
                 tds.insert(part.to_owned(), td.to_owned());
+                if let Some(r) = s
+                    .service_registries()
+                    .first()
+                    .and_then(|r| r.registry_arn())
+                {
+                    registries.insert(part.to_owned(), r.to_owned());
+                }
             }
         }
     }
-    Ok((services, tds))
+    Ok((services, tds, registries))
 }
 
 /// Stack → (instance, address, port) of the deployment's databases.

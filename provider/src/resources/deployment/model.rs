@@ -178,6 +178,18 @@ pub struct SingleInstanceBlock {
     pub capacity_provider: Option<String>,
 }
 
+/// The `service_discovery` block: the AWS Cloud Map namespace the services
+/// register in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDiscoveryBlock {
+    /// An existing private DNS namespace (`ns-…`); else `vpc_id`.
+    pub namespace_id: Option<String>,
+    /// VPC of the private DNS namespace the deployment creates and owns.
+    pub vpc_id: Option<String>,
+    /// Name of that namespace (default `<name>.ep.internal`).
+    pub namespace_name: Option<String>,
+}
+
 /// One `service` block.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceBlock {
@@ -216,6 +228,14 @@ pub struct StackEndpoints {
     pub stomp_url: Option<String>,
     /// ActiveMQ web console URL.
     pub console_url: Option<String>,
+    /// Cortex's URL by its discovery name (with `service_discovery`).
+    pub cortex_url: Option<String>,
+    /// Commerce Manager's URL by its discovery name.
+    pub cm_url: Option<String>,
+    /// Integration server's URL by its discovery name.
+    pub integration_url: Option<String>,
+    /// Search master's URL (`EP_SEARCH_MASTER_URL` of the stack's services).
+    pub search_master_url: Option<String>,
 }
 
 /// Configuration and state of `ep_deployment`.
@@ -236,6 +256,7 @@ pub struct DeploymentModel<P: Phase = Applying> {
     pub author: P::Of<Option<StackBlock>>,
     pub live: P::Of<Option<StackBlock>>,
     pub single_instance: P::Of<Option<SingleInstanceBlock>>,
+    pub service_discovery: P::Of<Option<ServiceDiscoveryBlock>>,
     pub service: P::Of<Vec<ServiceBlock>>,
     // Outputs.
     pub id: P::Of<Option<String>>,
@@ -243,6 +264,8 @@ pub struct DeploymentModel<P: Phase = Applying> {
     pub brokers: P::Of<Option<BTreeMap<String, String>>>,
     pub task_definitions: P::Of<Option<BTreeMap<String, String>>>,
     pub services: P::Of<Option<BTreeMap<String, String>>>,
+    pub discovery_namespace_id: P::Of<Option<String>>,
+    pub discovery_services: P::Of<Option<BTreeMap<String, String>>>,
     pub endpoints: P::Of<Option<BTreeMap<String, StackEndpoints>>>,
     pub status: P::Of<Option<String>>,
 }
@@ -266,4 +289,10 @@ pub struct DeploymentPrivate {
     /// Databases waiting to be deleted.
     #[serde(default)]
     pub retiring: Vec<Retiring>,
+    /// Cloud Map namespaces this resource created and has not deleted yet.
+    #[serde(default)]
+    pub owned_namespaces: Vec<String>,
+    /// Cloud Map services to delete once no ECS service registers with them.
+    #[serde(default)]
+    pub dropped_registries: Vec<String>,
 }

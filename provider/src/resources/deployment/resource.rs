@@ -10,10 +10,12 @@ use futures::future::try_join_all;
 
 use super::apply::{self, service_name, Clients, Converge};
 use super::changes;
+use super::discovery;
 use super::ecs;
 use super::import;
 use super::model::{DeploymentModel, DeploymentPrivate};
 use super::mq;
+use super::registration;
 use super::schema;
 use super::validate;
 use crate::aws::rds;
@@ -46,6 +48,7 @@ impl Deployment {
             rds: aws.rds().await.map_err(setup)?,
             mq: aws.mq().await.map_err(setup)?,
             ecs: aws.ecs().await.map_err(setup)?,
+            discovery: aws.servicediscovery().await.map_err(setup)?,
         };
         Ok((clients, aws.region().to_owned()))
     }
@@ -76,6 +79,7 @@ fn known_config(c: &DeploymentModel<Planning>) -> Option<DeploymentModel> {
         author: c.author.get()?.clone(),
         live: c.live.get()?.clone(),
         service: c.service.get()?.clone(),
+        service_discovery: c.service_discovery.get()?.clone(),
         execution_role_arn: c.execution_role_arn.get()?.clone(),
         task_role_arn: c.task_role_arn.get()?.clone(),
         log_group: c.log_group.get()?.clone(),
@@ -152,6 +156,21 @@ impl TypedResource for Deployment {
                 ));
             }
         }
+        // The endpoints name the services by their discovery names: a
+        // service added or removed changes them.
+        let names = |services: &[super::model::ServiceBlock]| {
+            services
+                .iter()
+                .map(|s| (s.stack.clone(), s.name.clone()))
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let services_moved = match plan.config.service.get() {
+            Some(config) => names(config) != names(&prior.service),
+            None => true,
+        };
+        if services_moved && prior.service_discovery.is_some() {
+            plan.planned.endpoints = Known::Unknown;
+        }
         // An interrupted apply or drift found by the refresh: plan the
         // repair, which the apply's convergence carries out.
         let status = prior.status.as_deref().unwrap_or("unknown");
@@ -163,6 +182,8 @@ impl TypedResource for Deployment {
             p.databases = Known::Unknown;
             p.brokers = Known::Unknown;
             p.endpoints = Known::Unknown;
+            p.discovery_services = Known::Unknown;
+            p.discovery_namespace_id = Known::Unknown;
             plan.diagnostics.push(Diagnostic::warning(
                 "The deployment needs repair",
                 format!(
@@ -258,6 +279,7 @@ impl TypedResource for Deployment {
             }
             parts += services.len();
         }
+        problems.extend(registration::drift(&aws, &mut state).await?);
         // A single-instance deployment's only part is its service: deleted
         // by hand it is drift to repair, as long as the user's cluster is there.
         if parts == 0 && state.kind == validate::SINGLE_INSTANCE && !cluster.is_empty() {
@@ -298,6 +320,7 @@ impl TypedResource for Deployment {
         for arn in state.task_definitions.clone().unwrap_or_default().values() {
             ecs::deregister(&aws.ecs, arn).await?;
         }
+        registration::delete_all(&aws, op, &state).await?;
         let brokers = state.brokers.clone().unwrap_or_default();
         let dbs = state.databases.clone().unwrap_or_default();
         let final_snapshot = |stack: &str| {
@@ -347,6 +370,11 @@ impl TypedResource for Deployment {
         let model = import::find(&aws, id).await?;
         // Found by the name this provider gives the clusters it creates.
         op.update_private(|p| p.created_cluster = true);
+        if let Some(ns) = &model.discovery_namespace_id {
+            if discovery::owned_by(&aws.discovery, ns, id).await? {
+                op.update_private(|p| p.owned_namespaces = vec![ns.clone()]);
+            }
+        }
         Ok(model)
     }
 }

@@ -5,6 +5,9 @@ use crate::framework::{Attribute, Block, Nesting, Schema, Type};
 /// The inputs every output may depend on: a change to any of them makes
 /// the outputs that name it unknown in the plan.
 const STACK_INPUTS: &[&str] = &["author", "live", "single_instance"];
+/// The endpoints also hold the services' discovery names.
+const ENDPOINT_INPUTS: &[&str] = &["author", "live", "single_instance", "service_discovery"];
+const DISCOVERY_INPUTS: &[&str] = &["service_discovery", "name", "kind"];
 const SERVICE_INPUTS: &[&str] = &[
     "author",
     "live",
@@ -17,6 +20,7 @@ const SERVICE_INPUTS: &[&str] = &[
     "execution_role_arn",
     "task_role_arn",
     "log_group",
+    "service_discovery",
 ];
 
 fn endpoints_type() -> Type {
@@ -27,6 +31,10 @@ fn endpoints_type() -> Type {
         ("jms_url", Type::String),
         ("stomp_url", Type::String),
         ("console_url", Type::String),
+        ("cortex_url", Type::String),
+        ("cm_url", Type::String),
+        ("integration_url", Type::String),
+        ("search_master_url", Type::String),
     ])
 }
 
@@ -160,6 +168,26 @@ fn single_instance_block() -> Block {
     ))
 }
 
+fn service_discovery_block() -> Block {
+    Block::new(
+        "AWS Cloud Map service discovery: each service registers as `<stack>-<service>` in a \
+         private DNS namespace (`live-search.prod.ep.internal`), and the Tomcats of a stack get \
+         `EP_SEARCH_MASTER_URL` to its search service. Author and Live only.",
+    )
+    .attr(Attribute::optional("namespace_id", Type::String).describe(
+        "An existing private DNS namespace (`ns-…`), which the deployment uses and never deletes.",
+    ))
+    .attr(Attribute::optional("vpc_id", Type::String).describe(
+        "Instead of `namespace_id`: the VPC of a private DNS namespace the deployment creates, \
+         owns and deletes.",
+    ))
+    .attr(
+        Attribute::optional("namespace_name", Type::String).describe(
+            "Name of the namespace created with `vpc_id` (default `<name>.ep.internal`).",
+        ),
+    )
+}
+
 fn service_block() -> Block {
     let strings = || Type::map(Type::String);
     Block::new("An Elastic Path service: one ECS service in one stack.")
@@ -249,6 +277,11 @@ pub fn schema() -> Schema {
         .block("author", Nesting::Single, stack_block("author"))
         .block("live", Nesting::Single, stack_block("live"))
         .block("single_instance", Nesting::Single, single_instance_block())
+        .block(
+            "service_discovery",
+            Nesting::Single,
+            service_discovery_block(),
+        )
         .block("service", Nesting::List, service_block())
         .attr(
             Attribute::computed("databases", string_map())
@@ -271,12 +304,22 @@ pub fn schema() -> Schema {
                 .keep_unless_changed(SERVICE_INPUTS),
         )
         .attr(
+            Attribute::computed("discovery_namespace_id", Type::String)
+                .describe("The Cloud Map namespace the services register in.")
+                .keep_unless_changed(DISCOVERY_INPUTS),
+        )
+        .attr(
+            Attribute::computed("discovery_services", string_map())
+                .describe("`stack/service` → Cloud Map service ARN.")
+                .keep_unless_changed(SERVICE_INPUTS),
+        )
+        .attr(
             Attribute::computed("endpoints", Type::map(endpoints_type()))
                 .describe(
-                    "Stack → its database and broker endpoints, ready for \
-                     `ep_endpoint_publication`.",
+                    "Stack → its database and broker endpoints and, with `service_discovery`, \
+                     its services' URLs, ready for `ep_endpoint_publication`.",
                 )
-                .keep_unless_changed(STACK_INPUTS),
+                .keep_unless_changed(ENDPOINT_INPUTS),
         )
         .attr(
             Attribute::computed("status", Type::String)

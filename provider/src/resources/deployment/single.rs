@@ -100,6 +100,7 @@ pub fn endpoints_of(schema: &str, console: u16) -> StackEndpoints {
         jms_url: Some(format!("tcp://{ACTIVEMQ}:61616")),
         stomp_url: Some(format!("stomp://{ACTIVEMQ}:61613")),
         console_url: Some(format!("http://localhost:{console}/admin")),
+        ..StackEndpoints::default()
     }
 }
 

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use super::broker::{check_password, check_username, EngineVersion};
 use super::catalogue::{self, WIRED_VARIABLES};
 use super::model::{
-    BrokerBlock, DatabaseBlock, DeploymentModel, ServiceBlock, SingleInstanceBlock, StackBlock,
+    BrokerBlock, DatabaseBlock, DeploymentModel, ServiceBlock, ServiceDiscoveryBlock,
+    SingleInstanceBlock, StackBlock,
 };
 use super::single;
 use crate::aws::fargate::check_task_size;
@@ -51,6 +52,7 @@ struct Parts<'a> {
     single_instance: Option<&'a Option<SingleInstanceBlock>>,
     author: Option<&'a Option<StackBlock>>,
     live: Option<&'a Option<StackBlock>>,
+    service_discovery: Option<&'a Option<ServiceDiscoveryBlock>>,
     service: Option<&'a Vec<ServiceBlock>>,
 }
 
@@ -64,6 +66,7 @@ pub fn validate(c: &DeploymentModel<Planning>) -> Diagnostics {
         single_instance: c.single_instance.get(),
         author: c.author.get(),
         live: c.live.get(),
+        service_discovery: c.service_discovery.get(),
         service: c.service.get(),
     })
 }
@@ -80,6 +83,7 @@ pub fn validate_applying(c: &DeploymentModel) -> Diagnostics {
         single_instance: Some(&c.single_instance),
         author: Some(&c.author),
         live: Some(&c.live),
+        service_discovery: Some(&c.service_discovery),
         service: Some(&c.service),
     })
 }
@@ -118,7 +122,96 @@ fn check(c: &Parts<'_>) -> Diagnostics {
     if let Some(services) = c.service {
         check_services(&mut d, services, single);
     }
+    if let Some(Some(block)) = c.service_discovery {
+        check_discovery(&mut d, block, single);
+    }
     d
+}
+
+/// Why `name` cannot name a private DNS namespace, if it cannot.
+fn check_dns_name(name: &str) -> Option<&'static str> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() > 253 {
+        Some("is longer than 253 characters")
+    } else if !name.split('.').all(label_ok) {
+        Some("is not a DNS name: dot-separated labels of 1–63 lowercase letters, digits and inner hyphens")
+    } else {
+        None
+    }
+}
+
+fn check_discovery(d: &mut Diagnostics, b: &ServiceDiscoveryBlock, single: Option<bool>) {
+    let at = |name: &str| AttrPath::root("service_discovery").attr(name);
+    if single == Some(true) {
+        err(
+            d,
+            AttrPath::root("service_discovery"),
+            "Service discovery in one task",
+            "A `single_instance` deployment's containers reach each other by their links \
+             (`search`, `mysql`, `activemq`); `service_discovery` is for `author_and_live`.",
+        );
+        return;
+    }
+    match (&b.namespace_id, &b.vpc_id) {
+        (None, None) => err(
+            d,
+            AttrPath::root("service_discovery"),
+            "No namespace",
+            "Give `namespace_id` (an existing private DNS namespace) or `vpc_id` (the deployment \
+             creates one).",
+        ),
+        (Some(_), Some(_)) => err(
+            d,
+            at("vpc_id"),
+            "Conflicting namespace settings",
+            "`namespace_id` uses an existing namespace; `vpc_id` creates one. Give one of them.",
+        ),
+        _ => {}
+    }
+    let ids = [
+        ("namespace_id", &b.namespace_id, "ns-"),
+        ("vpc_id", &b.vpc_id, "vpc-"),
+    ];
+    for (attr, value, prefix) in ids {
+        if let Some(v) = value {
+            let ok = v.strip_prefix(prefix).is_some_and(|rest| {
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+            if !ok {
+                err(
+                    d,
+                    at(attr),
+                    "Invalid ID",
+                    format!("{v:?} is not an ID of the form {prefix}…"),
+                );
+            }
+        }
+    }
+    if let Some(name) = &b.namespace_name {
+        if b.vpc_id.is_none() {
+            err(
+                d,
+                at("namespace_name"),
+                "Name of a namespace not created",
+                "`namespace_name` names the namespace created with `vpc_id`; an existing \
+                 namespace keeps its own name.",
+            );
+        } else if let Some(why) = check_dns_name(name) {
+            err(
+                d,
+                at("namespace_name"),
+                "Invalid namespace name",
+                format!("{name:?} {why}."),
+            );
+        }
+    }
 }
 
 fn check_author_and_live(d: &mut Diagnostics, c: &Parts<'_>) {

@@ -83,6 +83,12 @@ pub fn task_spec(
     // (validation refuses user values for wired names).
     environment.extend(svc.environment.clone().unwrap_or_default());
     let e = &w.endpoints;
+    // The stack's search by its discovery name; the service's own value wins.
+    if let (Some(url), false) = (&e.search_master_url, kind.name == "search") {
+        environment
+            .entry("EP_SEARCH_MASTER_URL".to_owned())
+            .or_insert_with(|| url.clone());
+    }
     let wired = [
         ("EP_COMMERCE_ENVNAME", Some(w.commerce_environment.clone())),
         ("EP_CONTAINER_MEM", Some(memory.to_string())),
@@ -252,5 +258,36 @@ mod tests {
             Some("standalone")
         );
         assert!(c.log.is_none());
+        assert!(!c.environment.contains_key("EP_SEARCH_MASTER_URL"));
+    }
+
+    #[test]
+    fn tomcats_find_search_by_its_discovery_name_unless_they_say_otherwise() {
+        let mut w = wiring();
+        w.endpoints.search_master_url =
+            Some("http://live-search.demo.ep.internal:8082/search".to_owned());
+        let master = |svc: &ServiceBlock, name: &str| {
+            let Some(kind) = service(name) else {
+                panic!("{name}")
+            };
+            task_spec(&TaskContext::default(), kind, svc, &w).containers[0]
+                .environment
+                .get("EP_SEARCH_MASTER_URL")
+                .cloned()
+        };
+        assert_eq!(
+            master(&block("cortex"), "cortex").as_deref(),
+            Some("http://live-search.demo.ep.internal:8082/search")
+        );
+        assert_eq!(master(&block("search"), "search"), None);
+        let mut own = block("batch");
+        own.environment = Some(BTreeMap::from([(
+            "EP_SEARCH_MASTER_URL".to_owned(),
+            "http://elsewhere:8082/search".to_owned(),
+        )]));
+        assert_eq!(
+            master(&own, "batch").as_deref(),
+            Some("http://elsewhere:8082/search")
+        );
     }
 }

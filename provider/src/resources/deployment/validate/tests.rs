@@ -264,3 +264,60 @@ fn each_kind_refuses_the_other_kinds_blocks_on_their_path() {
         ]
     );
 }
+
+fn discovery(
+    namespace_id: Option<&str>,
+    vpc_id: Option<&str>,
+    name: Option<&str>,
+) -> ServiceDiscoveryBlock {
+    ServiceDiscoveryBlock {
+        namespace_id: namespace_id.map(str::to_owned),
+        vpc_id: vpc_id.map(str::to_owned),
+        namespace_name: name.map(str::to_owned),
+    }
+}
+
+#[test]
+fn service_discovery_takes_one_namespace_setting_well_formed() {
+    let with = |b: ServiceDiscoveryBlock| {
+        let mut c = config();
+        c.service_discovery = Known::Known(Some(b));
+        errors(&c)
+    };
+    assert_eq!(
+        with(discovery(Some("ns-abc123"), None, None)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        with(discovery(None, Some("vpc-0a1b"), Some("prod.ep.internal"))),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        with(discovery(None, None, None)),
+        vec!["service_discovery: No namespace"]
+    );
+    assert_eq!(
+        with(discovery(Some("ns-1"), Some("vpc-1"), None)),
+        vec!["service_discovery.vpc_id: Conflicting namespace settings"]
+    );
+    assert_eq!(
+        with(discovery(Some("namespace"), None, Some("x.internal"))),
+        vec![
+            "service_discovery.namespace_id: Invalid ID",
+            "service_discovery.namespace_name: Name of a namespace not created",
+        ]
+    );
+    assert_eq!(
+        with(discovery(None, Some("vpc-"), Some("Prod..internal"))),
+        vec![
+            "service_discovery.vpc_id: Invalid ID",
+            "service_discovery.namespace_name: Invalid namespace name",
+        ]
+    );
+    let mut c = single_config();
+    c.service_discovery = Known::Known(Some(discovery(Some("ns-1"), None, None)));
+    assert_eq!(
+        errors(&c),
+        vec!["service_discovery: Service discovery in one task"]
+    );
+}
