@@ -369,6 +369,25 @@ fn bad_input_is_reported_on_the_attribute_at_validate() {
 }
 
 #[test]
+fn a_snapshot_that_does_not_exist_is_refused_at_plan_on_its_attribute() {
+    let aws = Aws::start();
+    let cfg = config(&aws, "nosnap", &image('a'), "author-1")
+        .replace("snapshot_identifier = \"live-1\"", "snapshot_identifier = \"live-9\"");
+    let wd = Workdir::new(&[("main.tf", &cfg)]);
+    wd.init();
+    let out = wd.run(&["plan", "-input=false", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    let text = out.all();
+    assert!(text.contains("Snapshot not found"), "{text}");
+    assert!(text.contains("\"live-9\" to restore the live database"), "{text}");
+    assert!(
+        text.contains("snapshot_identifier = \"live-9\""),
+        "the error points at the attribute:\n{text}"
+    );
+    assert_eq!(aws.leftovers(), Value::Array(vec![]), "nothing was created");
+}
+
+#[test]
 fn bad_input_hidden_behind_an_unknown_value_stops_the_apply_before_any_call() {
     let aws = Aws::start();
     // The service list holds a value from terraform_data, so plan cannot

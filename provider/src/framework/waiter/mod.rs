@@ -306,4 +306,6 @@ impl fmt::Display for Elapsed {
 }
 
 #[cfg(test)]
+pub(crate) mod script;
+#[cfg(test)]
 mod tests;

@@ -1,53 +1,11 @@
-use std::cell::RefCell;
-use std::collections::VecDeque;
-
 use tokio_util::sync::CancellationToken;
 
+use super::script::{test_op as op, Script};
 use super::*;
 use crate::framework::timeouts::Operation;
 
-/// Replays `script` one poll at a time (the last entry repeats) and
-/// records when each poll happened, in virtual time.
-struct Script {
-    steps: RefCell<VecDeque<Result<Observed<u32>, Diagnostics>>>,
-    last: RefCell<Option<Result<Observed<u32>, Diagnostics>>>,
-    polls: RefCell<Vec<Duration>>,
-    start: Instant,
-}
-
 fn status(s: &str, n: u32) -> Result<Observed<u32>, Diagnostics> {
     Ok(Observed::Status(s.to_owned(), n))
-}
-
-impl Script {
-    fn new(steps: Vec<Result<Observed<u32>, Diagnostics>>) -> Self {
-        Script {
-            steps: RefCell::new(steps.into()),
-            last: RefCell::new(None),
-            polls: RefCell::new(Vec::new()),
-            start: Instant::now(),
-        }
-    }
-
-    async fn poll(&self) -> Result<Observed<u32>, Diagnostics> {
-        self.polls.borrow_mut().push(self.start.elapsed());
-        let next = self.steps.borrow_mut().pop_front();
-        match next {
-            Some(step) => {
-                *self.last.borrow_mut() = Some(step.clone());
-                step
-            }
-            None => self.last.borrow().clone().unwrap_or(Ok(Observed::NotFound)),
-        }
-    }
-
-    fn polls(&self) -> usize {
-        self.polls.borrow().len()
-    }
-}
-
-fn op(limit: Duration) -> Op<()> {
-    Op::for_test(Operation::Create, limit, CancellationToken::new())
 }
 
 fn fast(target: &[&str]) -> Waiter {
@@ -144,7 +102,7 @@ async fn not_found_modes() {
         .await;
     assert_eq!(got.ok().flatten(), Some(7));
 
-    let s = Script::new(vec![Ok(Observed::NotFound)]);
+    let s: Script<u32> = Script::new(vec![Ok(Observed::NotFound)]);
     let got = fast(&["available"])
         .not_found(NotFound::Tolerate(2))
         .wait(&op(Duration::from_secs(60)), || s.poll())
@@ -182,8 +140,7 @@ async fn the_interval_grows_to_its_cap_after_the_initial_delay() {
     let got = w.wait(&op(Duration::from_secs(30)), || s.poll()).await;
     assert!(got.is_err());
     let polls = s
-        .polls
-        .borrow()
+        .poll_times()
         .iter()
         .map(|d| d.as_millis())
         .collect::<Vec<_>>();

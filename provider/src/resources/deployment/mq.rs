@@ -148,12 +148,9 @@ pub async fn describe_broker(mq: &Client, id: &str) -> Result<Observed<Broker>, 
     Ok(Observed::Status(state, broker))
 }
 
-/// Waits until the broker runs.
-pub async fn wait_running<P: PrivateType>(
-    mq: &Client,
-    op: &Op<P>,
-    id: &str,
-) -> Result<Broker, Diagnostics> {
+/// The wait for a broker to run: after creation, and after the reboot
+/// that applies a change.
+pub fn running(id: &str) -> Waiter {
     Waiter::new(format!("Amazon MQ broker {id:?}"), &["RUNNING"])
         .pending(&["CREATION_IN_PROGRESS", "REBOOT_IN_PROGRESS"])
         .failure(&[
@@ -164,6 +161,15 @@ pub async fn wait_running<P: PrivateType>(
         .delay(Duration::from_secs(30))
         .interval(Duration::from_secs(10), Duration::from_secs(30))
         .not_found(NotFound::Tolerate(3))
+}
+
+/// Waits until the broker runs.
+pub async fn wait_running<P: PrivateType>(
+    mq: &Client,
+    op: &Op<P>,
+    id: &str,
+) -> Result<Broker, Diagnostics> {
+    running(id)
         .wait(op, || describe_broker(mq, id))
         .await?
         .ok_or_else(|| Diagnostic::error("Amazon MQ broker vanished", id.to_owned()).into())
@@ -207,6 +213,37 @@ pub async fn delete_broker<P: PrivateType>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::waiter::script::{test_op, Script};
+    use crate::framework::WaitError;
+
+    /// moto's brokers are RUNNING at once and its reboot does nothing: the
+    /// sequences a real broker goes through are replayed here.
+    #[tokio::test(start_paused = true)]
+    async fn a_rebooting_broker_is_waited_for_and_a_failed_one_stops_the_wait() {
+        let hour = Duration::from_secs(3600);
+        let s = Script::statuses(&[
+            Some("REBOOT_IN_PROGRESS"),
+            Some("REBOOT_IN_PROGRESS"),
+            Some("RUNNING"),
+        ]);
+        let got = running("b-1").wait(&test_op(hour), || s.poll()).await;
+        assert_eq!(got.ok().flatten(), Some("RUNNING"));
+        // The first poll comes after the delay (a broker just told to reboot
+        // may still say RUNNING), then after 10 s, growing towards 30 s.
+        let secs: Vec<u64> = s.poll_times().iter().map(|d| d.as_secs()).collect();
+        assert_eq!(secs, vec![30, 40, 55]);
+        let s = Script::statuses(&[Some("CREATION_IN_PROGRESS"), Some("CREATION_FAILED")]);
+        let got = running("b-2").wait(&test_op(hour), || s.poll()).await;
+        assert!(
+            matches!(got, Err(WaitError::Failed { ref status, .. }) if status == "CREATION_FAILED"),
+            "{got:?}"
+        );
+        let s = Script::statuses(&[Some("REBOOT_IN_PROGRESS")]);
+        let got = running("b-3")
+            .wait(&test_op(Duration::from_secs(600)), || s.poll())
+            .await;
+        assert!(matches!(got, Err(WaitError::Interrupted { .. })), "{got:?}");
+    }
 
     #[test]
     fn an_active_standby_broker_is_reached_through_failover() {

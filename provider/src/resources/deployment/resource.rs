@@ -71,6 +71,65 @@ impl Deployment {
     }
 }
 
+impl Deployment {
+    /// A snapshot to restore that does not exist is an error at plan, on its
+    /// attribute (only a snapshot new to the deployment is looked up; when
+    /// AWS cannot be asked now, the apply reports it).
+    async fn check_snapshots(&self, plan: &mut Plan<Self>) {
+        let prior_snapshot = |stack: &str| {
+            let p = plan.prior.as_ref()?;
+            let block = if stack == "author" {
+                &p.author
+            } else {
+                &p.live
+            };
+            block
+                .as_ref()?
+                .database
+                .as_ref()
+                .map(|d| d.snapshot_identifier.clone())
+        };
+        let mut wanted = Vec::new();
+        for (stack, block) in [("author", &plan.config.author), ("live", &plan.config.live)] {
+            let Some(Some(db)) = block
+                .get()
+                .map(|b| b.as_ref().and_then(|b| b.database.as_ref()))
+            else {
+                continue;
+            };
+            if prior_snapshot(stack).as_deref() != Some(db.snapshot_identifier.as_str()) {
+                wanted.push((stack, db.snapshot_identifier.clone()));
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let rds_client = match self.clients().await {
+            Ok((c, _)) => c.rds,
+            Err(_) => return,
+        };
+        for (stack, id) in wanted {
+            match rds::describe_snapshot(&rds_client, &id).await {
+                Ok(Observed::NotFound) => plan.diagnostics.push(
+                    Diagnostic::error(
+                        "Snapshot not found",
+                        format!(
+                            "There is no DB snapshot {id:?} to restore the {stack} database from."
+                        ),
+                    )
+                    .at(AttrPath::root(stack)
+                        .attr("database")
+                        .attr("snapshot_identifier")),
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(snapshot = %id, error = ?e, "snapshot not checked at plan")
+                }
+            }
+        }
+    }
+}
+
 /// The configuration, when every part the change summary reads is known.
 fn known_config(c: &DeploymentModel<Planning>) -> Option<DeploymentModel> {
     Some(DeploymentModel {
@@ -118,6 +177,7 @@ impl TypedResource for Deployment {
     }
 
     async fn plan(&self, plan: &mut Plan<Self>) -> Result<(), Diagnostics> {
+        self.check_snapshots(plan).await;
         let Some(prior) = &plan.prior else {
             return Ok(());
         };
