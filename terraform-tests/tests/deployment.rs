@@ -371,15 +371,20 @@ fn bad_input_is_reported_on_the_attribute_at_validate() {
 #[test]
 fn a_snapshot_that_does_not_exist_is_refused_at_plan_on_its_attribute() {
     let aws = Aws::start();
-    let cfg = config(&aws, "nosnap", &image('a'), "author-1")
-        .replace("snapshot_identifier = \"live-1\"", "snapshot_identifier = \"live-9\"");
+    let cfg = config(&aws, "nosnap", &image('a'), "author-1").replace(
+        "snapshot_identifier = \"live-1\"",
+        "snapshot_identifier = \"live-9\"",
+    );
     let wd = Workdir::new(&[("main.tf", &cfg)]);
     wd.init();
     let out = wd.run(&["plan", "-input=false", "-no-color"]);
     assert_ne!(out.code, 0, "{}", out.all());
     let text = out.all();
     assert!(text.contains("Snapshot not found"), "{text}");
-    assert!(text.contains("\"live-9\" to restore the live database"), "{text}");
+    assert!(
+        text.contains("\"live-9\" to restore the live database"),
+        "{text}"
+    );
     assert!(
         text.contains("snapshot_identifier = \"live-9\""),
         "the error points at the attribute:\n{text}"

@@ -220,6 +220,71 @@ fn deleted_image_is_detected_and_rebuilt() {
     wd.ok(&["destroy", "-auto-approve", "-no-color"]);
 }
 
+/// The image's only tag moved to another manifest behind Terraform's back:
+/// the refresh drops it, finds the image itself by digest (so nothing is
+/// rebuilt), and the apply points the tag back.
+#[test]
+fn moved_tag_is_detected_and_pointed_back() {
+    let env = TestEnv::get();
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("package.zip");
+    synthetic::write_zip(&SynthOptions::small(24), &pkg).unwrap();
+    let repo = unique_repo("cortex");
+    let wd = Workdir::new(&[("main.tf", &image_config(env, &repo, &pkg, r#"["moved"]"#))]);
+    wd.init();
+    wd.apply();
+    let digest = wd.outputs()["digest"].as_str().unwrap().to_owned();
+    let reference = format!("{}/{repo}", env.auth_registry);
+    // The same image as a Docker v2 manifest: another digest under the tag.
+    let copy = Command::new("skopeo")
+        .args([
+            "copy",
+            "--format",
+            "v2s2",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args([
+            "--src-creds",
+            &env.auth_registry_creds,
+            "--dest-creds",
+            &env.auth_registry_creds,
+        ])
+        .arg(format!("docker://{reference}@{digest}"))
+        .arg(format!("docker://{reference}:moved"))
+        .output()
+        .expect("skopeo");
+    assert!(
+        copy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
+    assert_ne!(
+        inspect_digest(env, &format!("{reference}:moved")),
+        Some(digest.clone())
+    );
+    let plan = wd.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(
+        plan.code,
+        2,
+        "the moved tag was not noticed:\n{}",
+        plan.all()
+    );
+    assert!(
+        plan.stdout.contains("will be updated in-place"),
+        "{}",
+        plan.all()
+    );
+    assert!(!plan.stdout.contains("will be created"), "{}", plan.all());
+    wd.apply();
+    assert_eq!(
+        inspect_digest(env, &format!("{reference}:moved")),
+        Some(digest)
+    );
+    wd.assert_plan_empty(true);
+    wd.ok(&["destroy", "-auto-approve", "-no-color"]);
+}
+
 #[test]
 fn tags_unknown_at_plan_time_plan_cleanly() {
     let env = TestEnv::get();

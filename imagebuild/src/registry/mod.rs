@@ -88,6 +88,14 @@ impl RepoRef {
         Ok((RepoRef::from_reference(&r)?, r))
     }
 
+    /// Builds the reference grammar (a large regular expression compiled
+    /// on first use, ~0.1 s of CPU) now, so that the first parse later does
+    /// not pay for it — nor block the threads that wait on it meanwhile.
+    /// Blocking: call it off an async runtime.
+    pub fn prepare_parser() {
+        let _ = "registry.example/warm/up:1".parse::<Reference>();
+    }
+
     /// The repository of a parsed reference.
     pub fn from_reference(r: &Reference) -> Result<RepoRef, RegistryError> {
         RepoRef::new(r.registry(), r.repository())

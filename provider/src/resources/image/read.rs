@@ -34,6 +34,11 @@ pub async fn tags_pointing_at(
 
 /// The manifest must still exist (else the image is gone); tags that moved
 /// are dropped from state so the next plan puts them back.
+///
+/// A refresh of every image sits on every plan's critical path, so it costs
+/// one round of requests: all tags at once, and the manifest by digest only
+/// when no tag vouches for it (a tag resolving to the digest proves the
+/// manifest is there).
 pub async fn refresh(
     data: &ProviderData,
     mut state: ImageModel,
@@ -42,29 +47,29 @@ pub async fn refresh(
         return Ok(Some(state));
     };
     let target = target_for(data, &state.repository).await?;
-    match target.client.head_manifest(&target.repo, &digest).await {
-        Ok(None) => return Ok(None),
-        Ok(Some(_)) => {}
-        Err(e) => return Err(registry_diag("Could not check the image", &e)),
-    }
-    let Some(tags) = state.tags.take() else {
-        return Ok(Some(state));
-    };
-    // Every tag at once: a refresh of many images must stay cheap.
+    let tags = state.tags.take();
     let heads = futures::future::join_all(
         tags.iter()
+            .flatten()
             .map(|t| target.client.head_manifest(&target.repo, t)),
     )
     .await;
     let mut kept = Vec::new();
-    for (t, head) in tags.into_iter().zip(heads) {
+    for (t, head) in tags.iter().flatten().zip(heads) {
         match head {
-            Ok(Some(h)) if h.digest.as_str() == digest => kept.push(t),
+            Ok(Some(h)) if h.digest.as_str() == digest => kept.push(t.clone()),
             Ok(_) => {}
             Err(e) => return Err(registry_diag("Could not check a tag", &e)),
         }
     }
-    state.tags = Some(kept);
+    if kept.is_empty() {
+        match target.client.head_manifest(&target.repo, &digest).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(_)) => {}
+            Err(e) => return Err(registry_diag("Could not check the image", &e)),
+        }
+    }
+    state.tags = tags.map(|_| kept);
     Ok(Some(state))
 }
 
