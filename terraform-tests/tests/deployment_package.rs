@@ -136,6 +136,59 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
     z.writestr("tools/ext-data-population-cli-9.1.2-SNAPSHOT-package.zip", jar([("bin/data-population.sh", "#!/bin/sh\n")]))
 "##;
 
+/// The data source's answer is cached per package file; a package rewritten
+/// in place — its modification time set back — is read again, never served
+/// stale (checked against Python's zipfile).
+#[test]
+fn a_package_rewritten_in_place_is_read_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("ext-deployment-package-8.5.0.zip");
+    synthetic::write_zip(&SynthOptions::small(31), &zip).unwrap();
+    let cache = tmp.path().join("cache");
+    let mut wd = Workdir::new(&[("main.tf", &config(&zip))]);
+    wd.set_env("EP_IMAGE_CACHE_DIR", &cache.display().to_string());
+    wd.init();
+    let cortex_sha = |wd: &Workdir| {
+        wd.outputs()["pkg"]["applications"]["cortex"]["sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let cortex_path = |wd: &Workdir| {
+        wd.outputs()["pkg"]["applications"]["cortex"]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let entries = || {
+        std::fs::read_dir(cache.join("package-info"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    wd.apply();
+    let first = cortex_sha(&wd);
+    assert_eq!(first, python_entry_sha256(&zip, &cortex_path(&wd)));
+    assert_eq!(entries(), 1, "the answer was cached");
+    wd.apply();
+    assert_eq!(cortex_sha(&wd), first);
+    assert_eq!(entries(), 1, "an unchanged package answers from the cache");
+    // Another package's bytes written over the same file, mtime set back.
+    let mtime = std::fs::metadata(&zip).and_then(|m| m.modified()).unwrap();
+    let other = tmp.path().join("other.zip");
+    synthetic::write_zip(&SynthOptions::small(32), &other).unwrap();
+    std::fs::write(&zip, std::fs::read(&other).unwrap()).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&zip)
+        .and_then(|f| f.set_modified(mtime))
+        .unwrap();
+    wd.apply();
+    let second = cortex_sha(&wd);
+    assert_ne!(second, first, "the rewritten package was read again");
+    assert_eq!(second, python_entry_sha256(&zip, &cortex_path(&wd)));
+    assert_eq!(entries(), 2);
+}
+
 #[test]
 fn package_not_written_by_the_generator() {
     let tmp = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@ use ep_imagebuild::package::{Artifact, DeploymentPackage, PackageError, PackageF
 use ep_imagebuild::source::{resolve, FetchOptions, PackageRef, Resolved};
 use serde::{Deserialize, Serialize};
 
+use super::package_info_cache;
 use crate::framework::{
     Applying, AttrPath, Attribute, Block, Diagnostic, Diagnostics, Phase, Planning, Schema, Type,
     TypedDataSource,
@@ -134,6 +135,25 @@ async fn fetch(config: &PackageModel) -> Result<Resolved, Diagnostics> {
     resolve(&reference, &opts)
         .await
         .map_err(|e| at_path("Could not fetch the deployment package", format!("{e}.")))
+}
+
+/// [`read_package`], answered from the package information cache while
+/// the zip is the same file, unchanged.
+fn read_package_cached(path: String) -> Result<PackageModel, PackageError> {
+    let key = package_info_cache::key(Path::new(&path));
+    let dir = package_info_cache::dir();
+    if let Some(hit) = key
+        .as_deref()
+        .and_then(|k| package_info_cache::load(&dir, k))
+    {
+        tracing::debug!(package = %path, "package information from the cache");
+        return Ok(hit);
+    }
+    let model = read_package(path)?;
+    if let Some(k) = &key {
+        package_info_cache::store(&dir, k, &model);
+    }
+    Ok(model)
 }
 
 /// Everything the data source reports, read on a blocking thread.
@@ -307,7 +327,7 @@ impl TypedDataSource for DeploymentPackageData {
     async fn read(&self, config: PackageModel) -> Result<PackageModel, Diagnostics> {
         let fetched = fetch(&config).await?;
         let local = fetched.path.display().to_string();
-        let read = tokio::task::spawn_blocking(move || read_package(local)).await;
+        let read = tokio::task::spawn_blocking(move || read_package_cached(local)).await;
         match read {
             Ok(Ok(m)) => Ok(PackageModel {
                 path: config.path,

@@ -7,6 +7,7 @@ mod deployment;
 mod deployment_package;
 mod fixture;
 mod image;
+mod package_info_cache;
 mod provider;
 mod publication;
 mod rds_snapshot;

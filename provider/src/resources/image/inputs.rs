@@ -27,13 +27,21 @@ pub async fn resolve(data: &ProviderData, args: &ImageArgs) -> Result<InputsRepo
     };
     let req = plan_request(args)?;
     let layers = args.layers.clone();
-    tokio::task::spawn_blocking(move || inspect_inputs(&req, base_digest.as_ref()))
-        .await
-        .map_err(|e| {
-            Diagnostics::from(Diagnostic::error(
-                "Reading the image inputs failed",
-                e.to_string(),
-            ))
-        })?
-        .map_err(|e| fingerprint::input_error(&e, &layers).into())
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let report = inspect_inputs(&req, base_digest.as_ref());
+        tracing::debug!(
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "image inputs inspected"
+        );
+        report
+    })
+    .await
+    .map_err(|e| {
+        Diagnostics::from(Diagnostic::error(
+            "Reading the image inputs failed",
+            e.to_string(),
+        ))
+    })?
+    .map_err(|e| fingerprint::input_error(&e, &layers).into())
 }
