@@ -191,6 +191,17 @@ impl Workdir {
         out.all()
     }
 
+    /// `terraform validate` fails, and its output holds every one of
+    /// `expected` (summaries, or the quoted configuration lines Terraform
+    /// points at); the output, for further checks.
+    pub fn validate_fails_with(&self, expected: &[&str]) -> String {
+        let text = self.validate_fails();
+        for e in expected {
+            assert!(text.contains(e), "{e}:\n{text}");
+        }
+        text
+    }
+
     /// Fails unless a plan (with or without refresh) shows no changes.
     pub fn assert_plan_empty(&self, refresh: bool) {
         let refresh_arg = format!("-refresh={refresh}");

@@ -184,18 +184,30 @@ fn image_lifecycle_one_class_change_and_import() {
         .run();
 }
 
-#[test]
-fn deleted_image_is_detected_and_rebuilt() {
-    let env = TestEnv::get();
+/// A cortex image applied from a synthetic package of `seed` with the one
+/// tag `tag`: its temporary directory, working directory, `registry/repo`
+/// and digest.
+fn applied_cortex(
+    env: &TestEnv,
+    seed: u64,
+    tag: &str,
+) -> (tempfile::TempDir, Workdir, String, String) {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = tmp.path().join("package.zip");
-    synthetic::write_zip(&SynthOptions::small(22), &pkg).unwrap();
+    synthetic::write_zip(&SynthOptions::small(seed), &pkg).unwrap();
     let repo = unique_repo("cortex");
-    let wd = Workdir::new(&[("main.tf", &image_config(env, &repo, &pkg, r#"["drift"]"#))]);
+    let tags = format!("[\"{tag}\"]");
+    let wd = Workdir::new(&[("main.tf", &image_config(env, &repo, &pkg, &tags))]);
     wd.init();
     wd.apply();
     let digest = wd.outputs()["digest"].as_str().unwrap().to_owned();
-    let reference = format!("{}/{repo}", env.auth_registry);
+    (tmp, wd, format!("{}/{repo}", env.auth_registry), digest)
+}
+
+#[test]
+fn deleted_image_is_detected_and_rebuilt() {
+    let env = TestEnv::get();
+    let (_tmp, wd, reference, digest) = applied_cortex(env, 22, "drift");
     let del = skopeo(env, &["delete", &format!("docker://{reference}@{digest}")]);
     assert!(
         del.status.success(),
@@ -226,15 +238,7 @@ fn deleted_image_is_detected_and_rebuilt() {
 #[test]
 fn moved_tag_is_detected_and_pointed_back() {
     let env = TestEnv::get();
-    let tmp = tempfile::tempdir().unwrap();
-    let pkg = tmp.path().join("package.zip");
-    synthetic::write_zip(&SynthOptions::small(24), &pkg).unwrap();
-    let repo = unique_repo("cortex");
-    let wd = Workdir::new(&[("main.tf", &image_config(env, &repo, &pkg, r#"["moved"]"#))]);
-    wd.init();
-    wd.apply();
-    let digest = wd.outputs()["digest"].as_str().unwrap().to_owned();
-    let reference = format!("{}/{repo}", env.auth_registry);
+    let (_tmp, wd, reference, digest) = applied_cortex(env, 24, "moved");
     // The same image as a Docker v2 manifest: another digest under the tag.
     let copy = Command::new("skopeo")
         .args([

@@ -455,7 +455,7 @@ impl<'a> Converge<'a> {
             };
             services.push((kind, svc));
         }
-        let endpoints = single::endpoints(block);
+        let endpoints = single::endpoints_with_urls(block, services.iter().map(|(k, _)| k.name));
         self.record(|s| {
             s.endpoints = Some(BTreeMap::from([(single::STACK.to_owned(), endpoints)]));
         })?;

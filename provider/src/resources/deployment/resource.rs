@@ -228,7 +228,9 @@ impl TypedResource for Deployment {
             Some(config) => names(config) != names(&prior.service),
             None => true,
         };
-        if services_moved && prior.service_discovery.is_some() {
+        if services_moved
+            && (prior.service_discovery.is_some() || prior.kind == validate::SINGLE_INSTANCE)
+        {
             plan.planned.endpoints = Known::Unknown;
         }
         // An interrupted apply or drift found by the refresh: plan the

@@ -91,6 +91,37 @@ pub fn endpoints(b: &SingleInstanceBlock) -> StackEndpoints {
     endpoints_of(b.schema_name.as_deref().unwrap_or(DEFAULT_SCHEMA), console)
 }
 
+/// Adds the URLs of the task's services: Cortex and Commerce Manager on
+/// their host ports of the container instance (as `console_url`), search
+/// by its link, as the task's Tomcats reach it.
+pub fn add_service_urls(
+    e: &mut StackEndpoints,
+    cortex_port: Option<u16>,
+    cm_port: Option<u16>,
+    search: bool,
+) {
+    e.cortex_url = cortex_port.map(|p| format!("http://localhost:{p}/cortex"));
+    e.cm_url = cm_port.map(|p| format!("http://localhost:{p}/cm"));
+    e.search_master_url = search.then(|| SEARCH_MASTER_URL.to_owned());
+}
+
+/// [`endpoints`] with the URLs of `services`, the names of the task's services.
+pub fn endpoints_with_urls<'s>(
+    b: &SingleInstanceBlock,
+    services: impl IntoIterator<Item = &'s str>,
+) -> StackEndpoints {
+    let mut e = endpoints(b);
+    let names: Vec<&str> = services.into_iter().collect();
+    let [(_, cortex), (_, cm), _] = host_ports(b);
+    add_service_urls(
+        &mut e,
+        names.contains(&"cortex").then_some(cortex),
+        names.contains(&"cm").then_some(cm),
+        names.contains(&"search"),
+    );
+    e
+}
+
 /// The endpoints of the schema `schema` with the console on host port `console`.
 pub fn endpoints_of(schema: &str, console: u16) -> StackEndpoints {
     StackEndpoints {
@@ -227,7 +258,22 @@ pub fn endpoints_registered(t: &TaskSpec) -> StackEndpoints {
         .find(|p| p.container_port == 8161)
         .and_then(|p| p.host_port)
         .unwrap_or(DEFAULT_CONSOLE_PORT);
-    endpoints_of(&schema, console)
+    let mut e = endpoints_of(&schema, console);
+    let published = |name: &str| {
+        t.containers
+            .iter()
+            .filter(|c| c.name == name)
+            .flat_map(|c| c.ports.iter())
+            .find(|p| p.container_port == 8080)
+            .and_then(|p| p.host_port)
+    };
+    add_service_urls(
+        &mut e,
+        published("cortex"),
+        published("cm"),
+        t.containers.iter().any(|c| c.name == "search"),
+    );
+    e
 }
 
 #[cfg(test)]
@@ -308,7 +354,21 @@ mod tests {
             "the search server is not its own client"
         );
         assert_eq!(t.memory, 1024 + 512 + 5120 + 3072 + 3072);
-        assert_eq!(endpoints_registered(&t), endpoints(&block()));
+        // Import reads back what apply computed, URLs included.
+        let e = endpoints_with_urls(&block(), ["cortex", "cm", "search"]);
+        assert_eq!(endpoints_registered(&t), e);
+        assert_eq!(
+            e.cortex_url.as_deref(),
+            Some("http://localhost:9080/cortex")
+        );
+        assert_eq!(e.cm_url.as_deref(), Some("http://localhost:9999/cm"));
+        assert_eq!(e.search_master_url.as_deref(), Some(SEARCH_MASTER_URL));
+        assert_eq!(e.integration_url, None);
+        let without = endpoints_with_urls(&block(), ["cm"]);
+        assert_eq!(
+            (without.cortex_url, without.search_master_url),
+            (None, None)
+        );
     }
 
     #[test]
