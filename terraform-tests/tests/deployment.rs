@@ -365,16 +365,21 @@ fn bad_input_is_reported_on_the_attribute_at_validate() {
     ]);
 }
 
+/// Not at plan (an `ep_rds_snapshot` in the same apply usually makes the
+/// snapshot, its identifier known before it exists), but before the apply
+/// creates anything: a snapshot that does not exist, on its attribute.
 #[test]
-fn a_snapshot_that_does_not_exist_is_refused_at_plan_on_its_attribute() {
+fn a_snapshot_that_does_not_exist_stops_the_apply_before_anything_is_created() {
     let aws = Aws::start();
     let cfg = config(&aws, "nosnap", &image('a'), "author-1").replace(
         "snapshot_identifier = \"live-1\"",
         "snapshot_identifier = \"live-9\"",
     );
-    let wd = Workdir::new(&[("main.tf", &cfg)]);
+    let mut wd = Workdir::new(&[("main.tf", &cfg)]);
+    wd.set_env(WAIT_SCALE.0, WAIT_SCALE.1);
     wd.init();
-    let out = wd.run(&["plan", "-input=false", "-no-color"]);
+    wd.ok(&["plan", "-input=false", "-no-color"]);
+    let out = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     assert_ne!(out.code, 0, "{}", out.all());
     let text = out.all();
     assert!(text.contains("Snapshot not found"), "{text}");

@@ -65,69 +65,58 @@ impl Deployment {
             return Err(invalid);
         }
         let (clients, region) = self.clients().await?;
+        missing_snapshots(&clients.rds, &config, prior).await?;
         Converge::new(op, clients, region, &config, prior)
             .run()
             .await
     }
 }
 
-impl Deployment {
-    /// A snapshot to restore that does not exist is an error at plan, on its
-    /// attribute (only a snapshot new to the deployment is looked up; when
-    /// AWS cannot be asked now, the apply reports it).
-    async fn check_snapshots(&self, plan: &mut Plan<Self>) {
-        let prior_snapshot = |stack: &str| {
-            let p = plan.prior.as_ref()?;
-            let block = if stack == "author" {
-                &p.author
-            } else {
-                &p.live
-            };
-            block
-                .as_ref()?
-                .database
-                .as_ref()
-                .map(|d| d.snapshot_identifier.clone())
+/// A snapshot to restore that does not exist stops the apply before anything
+/// is created, on its attribute. Not at plan: the snapshot is usually made
+/// by an `ep_rds_snapshot` in the same apply, its identifier known before it
+/// exists. Only a snapshot new to the deployment is looked up.
+async fn missing_snapshots(
+    rds_client: &aws_sdk_rds::Client,
+    config: &DeploymentModel,
+    prior: Option<&DeploymentModel>,
+) -> Result<(), Diagnostics> {
+    let database = |m: &DeploymentModel, stack: &str| {
+        let block = if stack == "author" {
+            &m.author
+        } else {
+            &m.live
         };
-        let mut wanted = Vec::new();
-        for (stack, block) in [("author", &plan.config.author), ("live", &plan.config.live)] {
-            let Some(Some(db)) = block
-                .get()
-                .map(|b| b.as_ref().and_then(|b| b.database.as_ref()))
-            else {
-                continue;
-            };
-            if prior_snapshot(stack).as_deref() != Some(db.snapshot_identifier.as_str()) {
-                wanted.push((stack, db.snapshot_identifier.clone()));
-            }
-        }
-        if wanted.is_empty() {
-            return;
-        }
-        let rds_client = match self.clients().await {
-            Ok((c, _)) => c.rds,
-            Err(_) => return,
+        block.as_ref().and_then(|b| b.database.clone())
+    };
+    let mut missing = Diagnostics::new();
+    for stack in ["author", "live"] {
+        let Some(db) = database(config, stack) else {
+            continue;
         };
-        for (stack, id) in wanted {
-            match rds::describe_snapshot(&rds_client, &id).await {
-                Ok(Observed::NotFound) => plan.diagnostics.push(
-                    Diagnostic::error(
-                        "Snapshot not found",
-                        format!(
-                            "There is no DB snapshot {id:?} to restore the {stack} database from."
-                        ),
-                    )
-                    .at(AttrPath::root(stack)
-                        .attr("database")
-                        .attr("snapshot_identifier")),
-                ),
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::debug!(snapshot = %id, error = ?e, "snapshot not checked at plan")
-                }
-            }
+        let known = prior
+            .and_then(|p| database(p, stack))
+            .is_some_and(|old| old.snapshot_identifier == db.snapshot_identifier);
+        if known {
+            continue;
+        }
+        let id = &db.snapshot_identifier;
+        if let Observed::NotFound = rds::describe_snapshot(rds_client, id).await? {
+            missing.push(
+                Diagnostic::error(
+                    "Snapshot not found",
+                    format!("There is no DB snapshot {id:?} to restore the {stack} database from."),
+                )
+                .at(AttrPath::root(stack)
+                    .attr("database")
+                    .attr("snapshot_identifier")),
+            );
         }
     }
+    if missing.has_errors() {
+        return Err(missing);
+    }
+    Ok(())
 }
 
 /// The configuration, when every part the change summary reads is known.
@@ -177,7 +166,6 @@ impl TypedResource for Deployment {
     }
 
     async fn plan(&self, plan: &mut Plan<Self>) -> Result<(), Diagnostics> {
-        self.check_snapshots(plan).await;
         let Some(prior) = &plan.prior else {
             return Ok(());
         };
