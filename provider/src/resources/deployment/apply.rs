@@ -54,7 +54,8 @@ pub fn cluster_name(deployment: &str) -> String {
     format!("ep-{deployment}")
 }
 
-fn stack_of<'m>(m: &'m DeploymentModel, stack: &str) -> Option<&'m StackBlock> {
+/// The `author` or `live` block of a configuration or state.
+pub(super) fn stack_of<'m>(m: &'m DeploymentModel, stack: &str) -> Option<&'m StackBlock> {
     match stack {
         "author" => m.author.as_ref(),
         _ => m.live.as_ref(),

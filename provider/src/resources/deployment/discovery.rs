@@ -89,32 +89,36 @@ fn tags(map: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-/// The namespace `id`; `NotFound` when Cloud Map has none.
-pub async fn get_namespace(sd: &Client, id: &str) -> Result<Observed<Namespace>, Diagnostics> {
+/// Cloud Map's description of the namespace `id`; `None` when it has none.
+async fn describe_namespace(
+    sd: &Client,
+    id: &str,
+) -> Result<Option<aws_sdk_servicediscovery::types::Namespace>, Diagnostics> {
     match sd.get_namespace().id(id).send().await {
-        Ok(out) => {
-            let name = out
-                .namespace()
-                .and_then(|n| n.name())
-                .unwrap_or_default()
-                .to_owned();
-            Ok(Observed::Status(
-                "ACTIVE".to_owned(),
-                Namespace {
-                    id: id.to_owned(),
-                    name,
-                },
-            ))
-        }
+        Ok(out) => Ok(out.namespace().cloned()),
         Err(e) => {
             let e = ApiError::new("Cloud Map GetNamespace", format!("namespace {id:?}"), &e);
             if e.code_is(NAMESPACE_NOT_FOUND) {
-                Ok(Observed::NotFound)
+                Ok(None)
             } else {
                 Err(e.into())
             }
         }
     }
+}
+
+/// The namespace `id`; `NotFound` when Cloud Map has none.
+pub async fn get_namespace(sd: &Client, id: &str) -> Result<Observed<Namespace>, Diagnostics> {
+    Ok(match describe_namespace(sd, id).await? {
+        Some(ns) => Observed::Status(
+            "ACTIVE".to_owned(),
+            Namespace {
+                id: id.to_owned(),
+                name: ns.name().unwrap_or_default().to_owned(),
+            },
+        ),
+        None => Observed::NotFound,
+    })
 }
 
 /// A Cloud Map resource's tags.
@@ -371,18 +375,11 @@ pub async fn namespace_of(sd: &Client, arn: &str) -> Result<Option<String>, Diag
 
 /// Whether `deployment` created the namespace `id` (its tag says so).
 pub async fn owned_by(sd: &Client, id: &str, deployment: &str) -> Result<bool, Diagnostics> {
-    let out = match sd.get_namespace().id(id).send().await {
-        Ok(o) => o,
-        Err(e) => {
-            let e = ApiError::new("Cloud Map GetNamespace", format!("namespace {id:?}"), &e);
-            if e.code_is(NAMESPACE_NOT_FOUND) {
-                return Ok(false);
-            }
-            return Err(e.into());
-        }
-    };
-    match out.namespace().and_then(|n| n.arn()) {
-        Some(arn) => Ok(tags_of(sd, arn)
+    match describe_namespace(sd, id)
+        .await?
+        .and_then(|n| n.arn().map(str::to_owned))
+    {
+        Some(arn) => Ok(tags_of(sd, &arn)
             .await?
             .get(TAG_DEPLOYMENT)
             .map(String::as_str)

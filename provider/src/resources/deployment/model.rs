@@ -296,3 +296,12 @@ pub struct DeploymentPrivate {
     #[serde(default)]
     pub dropped_registries: Vec<String>,
 }
+
+impl DeploymentPrivate {
+    /// Marks the Cloud Map service `arn` for deletion (once).
+    pub fn drop_registry(&mut self, arn: &str) {
+        if !self.dropped_registries.iter().any(|a| a == arn) {
+            self.dropped_registries.push(arn.to_owned());
+        }
+    }
+}

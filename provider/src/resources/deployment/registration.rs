@@ -104,7 +104,7 @@ impl Converge<'_> {
         let arn = discovery::ensure_service(sd, &ns.id, name, &self.tags(key)).await?;
         if let Some(old) = known.filter(|old| *old != arn) {
             // Deleted once the ECS service registers with the new one.
-            self.op.update_private(|p| p.dropped_registries.push(old));
+            self.op.update_private(|p| p.drop_registry(&old));
         }
         self.record(|s| {
             s.discovery_services
@@ -137,8 +137,7 @@ impl Converge<'_> {
             .filter(|(k, _)| !configured.contains(k))
             .collect();
         for (_, arn) in &unused {
-            self.op
-                .update_private(|p| p.dropped_registries.push(arn.clone()));
+            self.op.update_private(|p| p.drop_registry(arn));
         }
         self.record(|s| {
             if let Some(m) = s.discovery_services.as_mut() {
@@ -193,13 +192,7 @@ pub async fn delete_all(
         .unwrap_or_default()
         .into_values()
         .collect();
-    op.update_private(|p| {
-        for arn in arns {
-            if !p.dropped_registries.contains(&arn) {
-                p.dropped_registries.push(arn);
-            }
-        }
-    });
+    op.update_private(|p| arns.iter().for_each(|arn| p.drop_registry(arn)));
     delete_dropped(aws, op, None).await
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::try_join_all;
 
-use super::apply::{self, service_name, Clients, Converge};
+use super::apply::{self, service_name, stack_of, Clients, Converge};
 use super::changes;
 use super::discovery;
 use super::ecs;
@@ -81,14 +81,8 @@ async fn missing_snapshots(
     config: &DeploymentModel,
     prior: Option<&DeploymentModel>,
 ) -> Result<(), Diagnostics> {
-    let database = |m: &DeploymentModel, stack: &str| {
-        let block = if stack == "author" {
-            &m.author
-        } else {
-            &m.live
-        };
-        block.as_ref().and_then(|b| b.database.clone())
-    };
+    let database =
+        |m: &DeploymentModel, stack: &str| stack_of(m, stack).and_then(|b| b.database.clone());
     let mut missing = Diagnostics::new();
     for stack in ["author", "live"] {
         let Some(db) = database(config, stack) else {
@@ -174,12 +168,7 @@ impl TypedResource for Deployment {
         if let Some(config) = known_config(&plan.config) {
             for stack in ["author", "live"] {
                 let mode = |m: &DeploymentModel| {
-                    let s = if stack == "author" {
-                        &m.author
-                    } else {
-                        &m.live
-                    };
-                    s.as_ref()
+                    stack_of(m, stack)
                         .and_then(|s| s.broker.as_ref())
                         .map(|b| b.deployment_mode.clone().unwrap_or_default())
                 };
@@ -374,12 +363,7 @@ impl TypedResource for Deployment {
         let brokers = state.brokers.clone().unwrap_or_default();
         let dbs = state.databases.clone().unwrap_or_default();
         let final_snapshot = |stack: &str| {
-            let block = if stack == "author" {
-                state.author.as_ref()
-            } else {
-                state.live.as_ref()
-            };
-            block
+            stack_of(&state, stack)
                 .and_then(|b| b.database.as_ref())
                 .and_then(|d| d.final_snapshot_identifier.clone())
         };

@@ -250,27 +250,21 @@ pub fn endpoints_registered(t: &TaskSpec) -> StackEndpoints {
         .iter()
         .find_map(|c| c.environment.get("EP_DB_SCHEMA_NAME").cloned())
         .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
-    let console = t
-        .containers
-        .iter()
-        .filter(|c| c.name == ACTIVEMQ)
-        .flat_map(|c| c.ports.iter())
-        .find(|p| p.container_port == 8161)
-        .and_then(|p| p.host_port)
-        .unwrap_or(DEFAULT_CONSOLE_PORT);
-    let mut e = endpoints_of(&schema, console);
-    let published = |name: &str| {
+    // The host port the container `name` publishes its `port` on.
+    let published = |name: &str, port: u16| {
         t.containers
             .iter()
             .filter(|c| c.name == name)
             .flat_map(|c| c.ports.iter())
-            .find(|p| p.container_port == 8080)
+            .find(|p| p.container_port == port)
             .and_then(|p| p.host_port)
     };
+    let console = published(ACTIVEMQ, 8161).unwrap_or(DEFAULT_CONSOLE_PORT);
+    let mut e = endpoints_of(&schema, console);
     add_service_urls(
         &mut e,
-        published("cortex"),
-        published("cm"),
+        published("cortex", 8080),
+        published("cm", 8080),
         t.containers.iter().any(|c| c.name == "search"),
     );
     e
