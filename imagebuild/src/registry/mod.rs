@@ -5,14 +5,16 @@
 //! config credentials; retries with backoff; single-flight uploads shared by
 //! concurrent pushes in one process.
 //!
-//! Reference parsing (`registry/repo:tag@digest`, Docker Hub defaults) comes
-//! from `oci-client`; the transfer path is our own because `oci-client`
-//! buffers whole layers and neither checks, mounts nor retries.
+//! References are `oci-client`'s type, read by our own parser (its regular
+//! expression costs ~0.1 s to compile in every process); the transfer path is
+//! our own because `oci-client` buffers whole layers and neither checks,
+//! mounts nor retries.
 
 mod auth;
 mod client;
 mod ecr;
 mod error;
+mod reference;
 mod upload;
 
 use std::fmt;
@@ -23,6 +25,7 @@ pub use client::{ClientOptions, RegistryClient, RetryPolicy};
 pub use ecr::EcrAuth;
 pub use error::{AuthError, RegistryError, RegistryMessage, Target};
 pub use oci_client::Reference;
+pub use reference::{valid_repository, valid_tag};
 
 use crate::digest::Digest;
 
@@ -82,18 +85,9 @@ impl RepoRef {
     /// Parses an image reference (`[registry/]repo[:tag][@digest]`, Docker
     /// Hub defaults applied) into the repository and the full reference.
     pub fn parse_reference(s: &str) -> Result<(RepoRef, Reference), RegistryError> {
-        let r: Reference = s
-            .parse()
+        let r = reference::parse(s)
             .map_err(|e| RegistryError::InvalidArgument(format!("image reference {s:?}: {e}")))?;
         Ok((RepoRef::from_reference(&r)?, r))
-    }
-
-    /// Builds the reference grammar (a large regular expression compiled
-    /// on first use, ~0.1 s of CPU) now, so that the first parse later does
-    /// not pay for it — nor block the threads that wait on it meanwhile.
-    /// Blocking: call it off an async runtime.
-    pub fn prepare_parser() {
-        let _ = "registry.example/warm/up:1".parse::<Reference>();
     }
 
     /// The repository of a parsed reference.
@@ -106,47 +100,6 @@ impl fmt::Display for RepoRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.registry, self.repository)
     }
-}
-
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`
-fn valid_repository(name: &str) -> bool {
-    if name.is_empty() || name.len() > 255 {
-        return false;
-    }
-    name.split('/').all(|comp| {
-        let b = comp.as_bytes();
-        let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-            return false;
-        }
-        let mut i = 0;
-        while i < b.len() {
-            if alnum(b[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < b.len() && !alnum(b[i]) {
-                i += 1;
-            }
-            let sep = &comp[start..i];
-            let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-');
-            if !ok {
-                return false;
-            }
-        }
-        true
-    })
-}
-
-/// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`
-pub(crate) fn valid_tag(tag: &str) -> bool {
-    let b = tag.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// Where a blob's bytes come from.

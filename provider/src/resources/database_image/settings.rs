@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use ep_imagebuild::registry::valid_tag;
+
 use super::model::DatabaseImageModel;
 use crate::datapop::content::sha;
 use crate::datapop::Secret;
 use crate::framework::model::Field;
 use crate::framework::{AttrPath, Diagnostic, Diagnostics, Known, Phase, Planning};
-use crate::resources::image::args::{parse_base, split_repository, valid_tag, BaseArg};
+use crate::resources::image::args::{parse_base, split_repository, BaseArg};
 use crate::resources::rds_snapshot::settings::{
     check_tool_account, DEFAULT_APP_USER, DEFAULT_SCHEMA,
 };

@@ -50,19 +50,6 @@ impl Image {
     }
 }
 
-/// Builds the image reference grammar on a blocking thread at the first
-/// refresh or plan of an `ep_image` in a process. Paid inside the first
-/// validation that parses a `base` reference, it cost ~0.1 s and stalled the
-/// runtime threads of every image's refresh waiting on it — right on a
-/// plan's critical path, after the package data source. Not from validate:
-/// the validate-only process would wait for it at exit (docs/benchmarks.md).
-pub(crate) fn prepare_reference_parser() {
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    STARTED.call_once(|| {
-        tokio::task::spawn_blocking(ep_imagebuild::registry::RepoRef::prepare_parser);
-    });
-}
-
 #[async_trait]
 impl TypedResource for Image {
     type Model<P: crate::framework::Phase> = ImageModel<P>;
@@ -92,7 +79,6 @@ impl TypedResource for Image {
     /// to the prior one keeps every output, else only the digest and what
     /// follows from it are left to apply.
     async fn plan(&self, plan: &mut Plan<Self>) -> Result<(), Diagnostics> {
-        prepare_reference_parser();
         let Some(args) = ImageArgs::from_model(&plan.config) else {
             return Ok(());
         };
@@ -147,7 +133,6 @@ impl TypedResource for Image {
         _op: &Op<ImagePrivate>,
         state: ImageModel,
     ) -> Result<Option<ImageModel>, Diagnostics> {
-        prepare_reference_parser();
         read::refresh(&self.data, state).await
     }
 
