@@ -15,7 +15,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -203,7 +203,7 @@ pub fn tools_python() -> PathBuf {
 
 /// `scripts/lib` of this source tree.
 pub fn scripts_lib() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib")
+    crate::repo_root().join("scripts/lib")
 }
 
 fn pct(s: &str) -> String {

@@ -43,7 +43,21 @@ fn target_dir() -> PathBuf {
     if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(t);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+    repo_root().join("target")
+}
+
+/// The source tree under test, found when the test runs: cargo and nextest
+/// set `CARGO_MANIFEST_DIR` for each test process. The value compiled in is
+/// only a fallback — a test binary reused from a shared target directory
+/// (`~/.cache/ep-provider/target`) by a checkout at another path must not
+/// look for scripts and examples where it was compiled.
+pub fn repo_root() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
+        .parent()
+        .map_or(manifest.clone(), Path::to_path_buf)
 }
 
 fn var(name: &str, default: &str) -> String {

@@ -23,7 +23,7 @@ pub mod static_server;
 pub mod tls;
 mod workdir;
 
-pub use env::TestEnv;
+pub use env::{repo_root, TestEnv};
 pub use scenario::{Scenario, Step};
 pub use workdir::{Output, Workdir};
 

@@ -8,19 +8,22 @@
 //! records) or instances registered by running tasks (it runs none), so a
 //! Cloud Map service is never "in use" here.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use ep_terraform_tests::moto::PrivateMoto;
 use ep_terraform_tests::{Scenario, Workdir, HEADER};
 use serde_json::Value;
 
-/// A moto with a network, snapshots for both stacks and a namespace of the
-/// user's own in a second VPC (moto allows one private namespace per VPC).
+/// A moto with a network, snapshots for both stacks, a namespace of the
+/// user's own in a second VPC (moto allows one private namespace per VPC)
+/// and a third VPC to move the deployment's own namespace to.
 struct Aws {
     moto: PrivateMoto,
     subnet: String,
     security_group: String,
     vpc: String,
+    third_vpc: String,
     user_namespace: String,
 }
 
@@ -38,7 +41,8 @@ impl Aws {
                  sd = boto3.client('servicediscovery', **kw)\n\
                  op = sd.create_private_dns_namespace(Name='shared.internal', Vpc=other)['OperationId']\n\
                  ns = sd.get_operation(OperationId=op)['Operation']['Targets']['NAMESPACE']\n\
-                 print(json.dumps([vpc, ns]))\n"
+                 third = ec2.create_vpc(CidrBlock='10.2.0.0/16')['Vpc']['VpcId']\n\
+                 print(json.dumps([vpc, ns, third]))\n"
             ))
             .expect("snapshots, VPC and the user's namespace");
         let id = |i: usize| ids[i].as_str().unwrap_or_default().to_owned();
@@ -47,6 +51,7 @@ impl Aws {
             security_group,
             vpc: id(0),
             user_namespace: id(1),
+            third_vpc: id(2),
             moto,
         }
     }
@@ -89,6 +94,11 @@ impl Aws {
 /// The deployment with `discovery` as its `service_discovery` block (or
 /// nothing); the VPC passes through `terraform_data`, unknown at plan.
 fn config(aws: &Aws, name: &str, discovery: &str) -> String {
+    config_in(aws, name, discovery, &aws.vpc)
+}
+
+/// As [`config`], with `vpc` as the network's VPC.
+fn config_in(aws: &Aws, name: &str, discovery: &str, vpc: &str) -> String {
     let stack = |s: &str| {
         format!(
             r#"  {s} {{
@@ -132,7 +142,6 @@ output "endpoints" {{
 }}
 "#,
         provider = aws.moto.provider_block(),
-        vpc = aws.vpc,
         subnet = aws.subnet,
         sg = aws.security_group,
         author = stack("author"),
@@ -207,7 +216,11 @@ fn services_register_in_cloud_map_move_namespaces_drop_it_and_destroy_leaves_onl
         aws.clone(),
     );
     let own1 = own.clone();
+    let own2 = own.clone();
     let own4 = own.clone();
+    let first_namespace = Rc::new(RefCell::new(String::new()));
+    let first = first_namespace.clone();
+    let a6 = aws.clone();
     let import_name = name.clone();
     let user_ns = aws.user_namespace.clone();
     Scenario::new()
@@ -233,7 +246,27 @@ fn services_register_in_cloud_map_move_namespaces_drop_it_and_destroy_leaves_onl
             wd.assert_plan_empty(true);
             let v = check_registered(&a1, wd, &ns, &own1);
             assert_ne!(v["discovery_services"]["live/cortex"], gone.as_str());
+            *first_namespace.borrow_mut() = ns;
         })
+        // The VPC changes through a value unknown at plan (terraform_data is
+        // replaced): one apply makes the namespace anew in the new VPC, moves
+        // the services to it and deletes the old one; the next plan is empty.
+        .step(
+            config_in(&aws, &name, OWN_NAMESPACE, &aws.third_vpc),
+            move |wd| {
+                let ns = wd.resource_values("ep_deployment.demo")["discovery_namespace_id"].clone();
+                let ns = ns.as_str().unwrap_or_default().to_owned();
+                assert_ne!(ns, *first.borrow(), "a namespace in the new VPC");
+                check_registered(&a6, wd, &ns, &own2);
+                let map = a6.cloud_map();
+                assert_eq!(
+                    map["namespaces"],
+                    serde_json::json!({ns.as_str(): own2.as_str(), a6.user_namespace.as_str(): "shared.internal"}),
+                    "the namespace in the old VPC is deleted"
+                );
+                assert_eq!(map["services"].as_object().map(|s| s.len()), Some(3), "{map:#}");
+            },
+        )
         // The user's namespace instead: the services move, the deployment's
         // own namespace and its services are deleted.
         .step(

@@ -4,13 +4,13 @@
 //! with its type and kind), and the hand-written reference bullets name only
 //! what exists. `EP_UPDATE_DOCS=1` rewrites the generated sections.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ep_terraform_tests::schema_docs::{names, render, splice, unknown_in_prose};
 use ep_terraform_tests::Workdir;
 
 fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")
+    ep_terraform_tests::repo_root().join("docs")
 }
 
 #[test]

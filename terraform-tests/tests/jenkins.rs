@@ -6,7 +6,7 @@
 
 mod image_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
@@ -14,7 +14,7 @@ use ep_terraform_tests::{TestEnv, Workdir};
 use image_support::example_files;
 
 fn jenkinsfile() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/jenkins/Jenkinsfile");
+    let p = ep_terraform_tests::repo_root().join("examples/jenkins/Jenkinsfile");
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

@@ -30,8 +30,8 @@ pub fn busybox_rootfs(dir: &Path) {
 
 /// The `.tf` files (and `tests/`) of an example, as (name, content).
 pub fn example_files(example: &str) -> Vec<(String, String)> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
+    let src = ep_terraform_tests::repo_root()
+        .join("examples")
         .join(example);
     let mut files = Vec::new();
     for sub in ["", "tests"] {

@@ -38,8 +38,7 @@ fn cache() -> PathBuf {
 
 /// The repository under test.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
+    ep_terraform_tests::repo_root()
         .canonicalize()
         .expect("repository root")
 }
