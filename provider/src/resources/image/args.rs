@@ -120,8 +120,9 @@ pub fn validate(c: &ImageModel<Planning>) -> Diagnostics {
                 AttrPath::root("repository"),
                 "Invalid repository",
                 format!(
-                    "{repo:?} is neither an ECR repository name (lowercase letters, digits, \
-                     `._-` and `/`, such as \"ep/cortex\") nor `registry-host/repository`."
+                    "{repo:?} is neither an ECR repository name (such as \"ep/cortex\": \
+                     `/`-separated parts of lowercase letters and digits, joined within a part \
+                     by `.`, `_`, `__` or dashes) nor `registry-host/repository`."
                 ),
             );
         }
