@@ -17,6 +17,7 @@ pub mod consul;
 pub mod env;
 pub mod mariadb;
 pub mod moto;
+pub mod oci;
 mod scenario;
 pub mod schema_docs;
 pub mod static_server;

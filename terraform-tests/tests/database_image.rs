@@ -11,11 +11,11 @@
 mod image_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
 use ep_terraform_tests::mariadb::{MariaDb, MariaDbOptions};
+use ep_terraform_tests::oci::Registry;
 use ep_terraform_tests::HEADER;
 use ep_terraform_tests::{Scenario, TestEnv, Workdir};
 use image_support::{busybox_rootfs, unique_repo};
@@ -97,54 +97,11 @@ fn digest_of(wd: &Workdir) -> String {
         .to_owned()
 }
 
-/// The manifest digest the registry has for `reference`, if any.
-fn registry_digest(reference: &str) -> Option<String> {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("skopeo is installed by scripts/testenv");
-    if !out.status.success() {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["Digest"].as_str().map(str::to_owned)
-}
-
-/// Copies `reference` out with skopeo and unpacks it with umoci; the root filesystem.
-fn unpack(reference: &str, into: &Path) -> PathBuf {
-    let layout = into.join("layout");
-    let copy = Command::new("skopeo")
-        .args(["copy", "--src-tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("oci:{}:image", layout.display()))
-        .output()
-        .expect("skopeo");
-    assert!(
-        copy.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copy.stderr)
-    );
-    let bundle = into.join("bundle");
-    let out = Command::new("umoci")
-        .args(["unpack", "--rootless", "--image"])
-        .arg(format!("{}:image", layout.display()))
-        .arg(&bundle)
-        .output()
-        .expect("umoci");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bundle.join("rootfs")
-}
-
 /// Starts the host's MariaDB on the image's data directory and checks what
 /// the tool wrote for `environment`.
 fn check_image_data(reference: &str, environment: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let rootfs = unpack(reference, tmp.path());
+    let rootfs = Registry::anonymous().unpack(reference, tmp.path());
     assert!(rootfs.join("bin/busybox").is_file(), "the base is there");
     let data = rootfs.join("var/lib/mysql");
     for f in ["ibdata1", "ib_logfile0", "mysql/global_priv.frm"] {
@@ -224,7 +181,10 @@ fn lifecycle_author_then_live_import_destroy() {
         .env("EP_IMAGE_CACHE_DIR", &f.cache.display().to_string())
         .step(f.config(&repo, "author", ""), move |wd| {
             let digest = digest_of(wd);
-            assert_eq!(registry_digest(&format!("{r1}:v1")), Some(digest.clone()));
+            assert_eq!(
+                Registry::anonymous().digest(&format!("{r1}:v1")),
+                Some(digest.clone())
+            );
             let v = wd.resource_values("ep_database_image.db");
             assert_eq!(v["image_uri"], format!("{r1}@{digest}"));
             assert!(
@@ -237,7 +197,10 @@ fn lifecycle_author_then_live_import_destroy() {
         })
         .step(f.config(&repo, "live", ""), move |wd| {
             let digest = digest_of(wd);
-            assert_eq!(registry_digest(&format!("{r2}:v1")), Some(digest.clone()));
+            assert_eq!(
+                Registry::anonymous().digest(&format!("{r2}:v1")),
+                Some(digest.clone())
+            );
             check_image_data(&format!("{r2}@{digest}"), "live");
         })
         .import("ep_database_image.db", |wd| {
@@ -249,7 +212,7 @@ fn lifecycle_author_then_live_import_destroy() {
         .ignore_on_import(&["deployment_package", "base", "database_password"])
         .destroyed(move || {
             assert_eq!(
-                registry_digest(&format!("{r3}:v1")),
+                Registry::anonymous().digest(&format!("{r3}:v1")),
                 None,
                 "image left after destroy"
             );
@@ -278,7 +241,10 @@ fn the_same_inputs_build_the_same_digest() {
     ]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(digest_of(&wd), first);
-    assert_eq!(registry_digest(&format!("{repo}:v1")), Some(first.clone()));
+    assert_eq!(
+        Registry::anonymous().digest(&format!("{repo}:v1")),
+        Some(first.clone())
+    );
     // A second image of the same inputs in another repository.
     let other = repository("copy");
     let wd2 = f.workdir(&f.config(&other, "author", ""));
@@ -320,7 +286,7 @@ fn a_failing_data_population_pushes_nothing() {
         "a password leaked:\n{all}"
     );
     assert_eq!(
-        registry_digest(&format!("{repo}:v1")),
+        Registry::anonymous().digest(&format!("{repo}:v1")),
         None,
         "nothing pushed"
     );
@@ -370,7 +336,7 @@ fn ctrl_c_while_the_tool_runs_stops_the_server() {
         "the server outlived Ctrl-C"
     );
     assert_eq!(
-        registry_digest(&format!("{repo}:v1")),
+        Registry::anonymous().digest(&format!("{repo}:v1")),
         None,
         "nothing pushed"
     );

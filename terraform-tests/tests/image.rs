@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ep_imagebuild::synthetic::{self, SynthOptions};
+use ep_terraform_tests::oci::Registry;
 use ep_terraform_tests::HEADER;
 use ep_terraform_tests::{Scenario, TestEnv, Workdir};
 use image_support::{ecr_repository_exists, unique_repo};
@@ -32,21 +33,9 @@ output "layers" {{ value = ep_image.cortex.layers }}
     )
 }
 
-fn skopeo(env: &TestEnv, args: &[&str]) -> std::process::Output {
-    Command::new("skopeo")
-        .args(args)
-        .args(["--tls-verify=false", "--creds", &env.auth_registry_creds])
-        .output()
-        .expect("skopeo is installed by scripts/testenv")
-}
-
-fn inspect_digest(env: &TestEnv, reference: &str) -> Option<String> {
-    let out = skopeo(env, &["inspect", &format!("docker://{reference}")]);
-    if !out.status.success() {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["Digest"].as_str().map(str::to_owned)
+/// The htpasswd registry the images go to, as skopeo reaches it.
+fn registry(env: &TestEnv) -> Registry<'_> {
+    Registry::with_creds(&env.auth_registry_creds)
 }
 
 fn layer_digests(wd: &Workdir) -> Vec<String> {
@@ -90,43 +79,15 @@ fn image_lifecycle_one_class_change_and_import() {
                 let digest = wd.outputs()["digest"].as_str().unwrap().to_owned();
                 // The registry holds what the state says, under both tags.
                 assert_eq!(
-                    inspect_digest(env, &format!("{local1}:v1")),
+                    registry(env).digest(&format!("{local1}:v1")),
                     Some(digest.clone())
                 );
                 assert_eq!(
-                    inspect_digest(env, &format!("{local1}:author")),
+                    registry(env).digest(&format!("{local1}:author")),
                     Some(digest)
                 );
                 // umoci unpacks what skopeo copies out, with the files in the image layout.
-                let layout = unpack.with_extension("oci");
-                let copy = Command::new("skopeo")
-                    .args([
-                        "copy",
-                        "--src-tls-verify=false",
-                        "--src-creds",
-                        &env.auth_registry_creds,
-                    ])
-                    .arg(format!("docker://{local1}:v1"))
-                    .arg(format!("oci:{}:v1", layout.display()))
-                    .output()
-                    .expect("skopeo");
-                assert!(
-                    copy.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&copy.stderr)
-                );
-                let out = Command::new("umoci")
-                    .args(["unpack", "--rootless", "--image"])
-                    .arg(format!("{}:v1", layout.display()))
-                    .arg(&unpack)
-                    .output()
-                    .expect("umoci");
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let rootfs = unpack.join("rootfs");
+                let rootfs = registry(env).unpack(&format!("{local1}:v1"), &unpack);
                 for p in [
                     "usr/local/tomcat/webapps/cortex/WEB-INF/web.xml",
                     "usr/local/tomcat/webapps/studio/WEB-INF/web.xml",
@@ -172,7 +133,7 @@ fn image_lifecycle_one_class_change_and_import() {
         ])
         .destroyed(move || {
             assert_eq!(
-                inspect_digest(env, &format!("{local3}:v1")),
+                registry(env).digest(&format!("{local3}:v1")),
                 None,
                 "image left after destroy"
             );
@@ -208,7 +169,7 @@ fn applied_cortex(
 fn deleted_image_is_detected_and_rebuilt() {
     let env = TestEnv::get();
     let (_tmp, wd, reference, digest) = applied_cortex(env, 22, "drift");
-    let del = skopeo(env, &["delete", &format!("docker://{reference}@{digest}")]);
+    let del = registry(env).skopeo(&["delete", &format!("docker://{reference}@{digest}")]);
     assert!(
         del.status.success(),
         "{}",
@@ -225,7 +186,7 @@ fn deleted_image_is_detected_and_rebuilt() {
     wd.apply();
     // A reproducible build: the repaired image has the same digest.
     assert_eq!(
-        inspect_digest(env, &format!("{reference}:drift")),
+        registry(env).digest(&format!("{reference}:drift")),
         Some(digest)
     );
     wd.assert_plan_empty(true);
@@ -264,7 +225,7 @@ fn moved_tag_is_detected_and_pointed_back() {
         String::from_utf8_lossy(&copy.stderr)
     );
     assert_ne!(
-        inspect_digest(env, &format!("{reference}:moved")),
+        registry(env).digest(&format!("{reference}:moved")),
         Some(digest.clone())
     );
     let plan = wd.run(&["plan", "-detailed-exitcode", "-no-color"]);
@@ -282,7 +243,7 @@ fn moved_tag_is_detected_and_pointed_back() {
     assert!(!plan.stdout.contains("will be created"), "{}", plan.all());
     wd.apply();
     assert_eq!(
-        inspect_digest(env, &format!("{reference}:moved")),
+        registry(env).digest(&format!("{reference}:moved")),
         Some(digest)
     );
     wd.assert_plan_empty(true);
@@ -319,7 +280,9 @@ resource "ep_image" "cm" {{
     wd.apply();
     wd.assert_plan_empty(false);
     wd.assert_plan_empty(true);
-    assert!(inspect_digest(env, &format!("{}/{repo}:build-42", env.auth_registry)).is_some());
+    assert!(registry(env)
+        .digest(&format!("{}/{repo}:build-42", env.auth_registry))
+        .is_some());
     wd.ok(&["destroy", "-auto-approve", "-no-color"]);
 }
 
@@ -443,11 +406,9 @@ resource "ep_image" "search" {{
     wd.apply();
     wd.assert_plan_empty(false);
     wd.assert_plan_empty(true);
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{repo}:plain"))
-        .output()
-        .expect("skopeo");
+    let raw =
+        || Registry::anonymous().skopeo(&["inspect", "--raw", &format!("docker://{repo}:plain")]);
+    let out = raw();
     assert!(
         out.status.success(),
         "{}",
@@ -460,10 +421,6 @@ resource "ep_image" "search" {{
         "two platforms make an image index: {index:#}"
     );
     wd.ok(&["destroy", "-auto-approve", "-no-color"]);
-    let gone = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{repo}:plain"))
-        .output()
-        .expect("skopeo");
+    let gone = raw();
     assert!(!gone.status.success(), "image left after destroy");
 }
