@@ -240,17 +240,13 @@ fn overwrite_is_refused_by_default() {
     };
     wd.write("main.tf", &cfg(""));
     wd.init();
-    let out = apply_fails(&wd);
-    assert!(
-        flat(&out.stderr).contains("Key exists and is not this resource's"),
-        "{}",
-        out.all()
-    );
-    assert!(flat(&out.stderr).contains("ep/x/taken"), "{}", out.all());
-    assert!(
-        flat(&out.stderr).contains("overwrite = true"),
-        "{}",
-        out.all()
+    apply_fails_with(
+        &wd,
+        &[
+            "Key exists and is not this resource's",
+            "ep/x/taken",
+            "overwrite = true",
+        ],
     );
     assert_eq!(kv(&c, "ep/x/taken").as_deref(), Some("someone-else"));
     assert_eq!(
@@ -375,16 +371,9 @@ fn bad_input_is_refused() {
             )
         ),
     );
-    let out = apply_fails(&wd);
-    assert!(
-        flat(&out.stderr).contains("the value of \"ep/big\" is too large"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        flat(&out.stderr).contains("txn_max_req_len"),
-        "{}",
-        out.all()
+    apply_fails_with(
+        &wd,
+        &["the value of \"ep/big\" is too large", "txn_max_req_len"],
     );
     assert!(all(&c).is_empty(), "nothing is written");
 }

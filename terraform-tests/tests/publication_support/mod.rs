@@ -87,6 +87,17 @@ pub fn apply_fails(wd: &Workdir) -> ep_terraform_tests::Output {
     out
 }
 
+/// An apply that fails with every one of `expected` in its diagnostics
+/// (compared with Terraform's line wrapping undone); its output.
+pub fn apply_fails_with(wd: &Workdir, expected: &[&str]) -> ep_terraform_tests::Output {
+    let out = apply_fails(wd);
+    let text = flat(&out.stderr);
+    for e in expected {
+        assert!(text.contains(e), "{e:?}:\n{}", out.all());
+    }
+    out
+}
+
 /// Terraform wraps diagnostic text: compare with single spaces.
 pub fn flat(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
