@@ -15,11 +15,13 @@
 
 pub mod consul;
 pub mod env;
+pub mod hold_proxy;
 pub mod mariadb;
 pub mod moto;
 pub mod oci;
 mod scenario;
 pub mod schema_docs;
+pub mod script_server;
 pub mod static_server;
 pub mod tls;
 mod workdir;

@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use ep_terraform_tests::hold_proxy::HoldProxy;
 use ep_terraform_tests::moto::PrivateMoto;
 use ep_terraform_tests::{Scenario, Workdir, HEADER};
 use serde_json::Value;
@@ -331,6 +332,53 @@ fn services_register_in_cloud_map_move_namespaces_drop_it_and_destroy_leaves_onl
             );
         })
         .run();
+}
+
+/// Ctrl-C while Cloud Map creates the deployment's namespace (held PENDING
+/// by a proxy: moto finishes operations at once): Terraform stops within
+/// 5 s, and destroy finds the namespace whose creation the interrupted apply
+/// never saw finish — by its name and the deployment's tag — so only the
+/// user's namespace is left.
+#[test]
+fn ctrl_c_while_the_namespace_is_made_and_destroy_still_finds_it() {
+    let aws = Aws::start();
+    let proxy = HoldProxy::start(&aws.moto.endpoint());
+    let name = format!("cc{:x}", std::process::id() % 0xffff);
+    let direct = format!("servicediscovery = \"{}\"", aws.moto.endpoint());
+    let cfg = config(&aws, &name, OWN_NAMESPACE)
+        .replace(&direct, &format!("servicediscovery = \"{}\"", proxy.url()));
+    assert!(
+        !cfg.contains(&direct),
+        "Cloud Map goes through the proxy:\n{cfg}"
+    );
+    let mut wd = Workdir::new(&[("main.tf", &cfg)]);
+    wd.set_env("EP_WAIT_SCALE", "0.01");
+    wd.init();
+    let waiting = || proxy.requests().iter().any(|r| r.ends_with(" held"));
+    let (out, took) = wd.apply_interrupted(
+        waiting,
+        std::time::Duration::from_secs(120),
+        std::time::Duration::from_millis(500),
+    );
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "took {took:?} to stop:\n{}",
+        out.all()
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    let map = aws.cloud_map();
+    assert_eq!(
+        map["namespaces"].as_object().map(|n| n.len()),
+        Some(2),
+        "the namespace being made, and the user's: {map:#}"
+    );
+    proxy.release();
+    wd.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    assert_eq!(
+        aws.cloud_map(),
+        serde_json::json!({"namespaces": {aws.user_namespace.as_str(): "shared.internal"}, "services": {}}),
+        "destroy deleted the namespace the interrupted apply was making"
+    );
 }
 
 #[test]

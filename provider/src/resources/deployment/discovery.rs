@@ -136,16 +136,20 @@ async fn tags_of(sd: &Client, arn: &str) -> Result<BTreeMap<String, String>, Dia
         .collect())
 }
 
-/// The private DNS namespace `name` for `deployment`: one an earlier,
-/// interrupted apply created (found by name and tag) or a new one in `vpc`.
-pub async fn create_namespace<P: PrivateType>(
-    sd: &Client,
-    op: &Op<P>,
-    deployment: &str,
-    name: &str,
-    vpc: &str,
-    tag_map: &BTreeMap<String, String>,
-) -> Result<Namespace, Diagnostics> {
+/// A private DNS namespace called `name`, and the tags that say whose it is.
+pub struct NamedNamespace {
+    /// Its ID.
+    pub id: String,
+    /// The deployment that made it (`TAG_DEPLOYMENT`), if this provider did.
+    pub deployment: Option<String>,
+    /// The VPC it was made for (`TAG_VPC`).
+    pub vpc: Option<String>,
+}
+
+/// Every private DNS namespace called `name` (one per VPC at most), with its
+/// owner tags.
+pub async fn namespaces_named(sd: &Client, name: &str) -> Result<Vec<NamedNamespace>, Diagnostics> {
+    let mut found = Vec::new();
     let mut pages = sd
         .list_namespaces()
         .filters(
@@ -159,32 +163,52 @@ pub async fn create_namespace<P: PrivateType>(
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| ApiError::new("Cloud Map ListNamespaces", name, &e))?;
-        for ns in page.namespaces() {
-            if ns.name() != Some(name) {
-                continue;
-            }
-            let id = ns.id().unwrap_or_default().to_owned();
-            let theirs = tags_of(sd, ns.arn().unwrap_or_default()).await?;
-            let tag = |k: &str| theirs.get(k).map(String::as_str);
-            if tag(TAG_DEPLOYMENT) == Some(deployment) {
-                if tag(TAG_VPC) != Some(vpc) {
-                    // This deployment's namespace in the VPC it used before.
-                    continue;
-                }
-                return Ok(Namespace {
-                    id,
-                    name: name.to_owned(),
-                });
-            }
+        for ns in page
+            .namespaces()
+            .iter()
+            .filter(|ns| ns.name() == Some(name))
+        {
+            let mut tags = tags_of(sd, ns.arn().unwrap_or_default()).await?;
+            found.push(NamedNamespace {
+                id: ns.id().unwrap_or_default().to_owned(),
+                deployment: tags.remove(TAG_DEPLOYMENT),
+                vpc: tags.remove(TAG_VPC),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The private DNS namespace `name` for `deployment`: one an earlier,
+/// interrupted apply created (found by name and tag) or a new one in `vpc`.
+pub async fn create_namespace<P: PrivateType>(
+    sd: &Client,
+    op: &Op<P>,
+    deployment: &str,
+    name: &str,
+    vpc: &str,
+    tag_map: &BTreeMap<String, String>,
+) -> Result<Namespace, Diagnostics> {
+    for ns in namespaces_named(sd, name).await? {
+        if ns.deployment.as_deref() != Some(deployment) {
             return Err(Diagnostic::error(
                 "Cloud Map namespace name taken",
                 format!(
-                    "A private DNS namespace {name:?} ({id}) exists and is not this deployment's. \
+                    "A private DNS namespace {name:?} ({}) exists and is not this deployment's. \
                      Give its ID as `service_discovery.namespace_id` to use it, or choose another \
-                     `namespace_name`."
+                     `namespace_name`.",
+                    ns.id
                 ),
             )
             .into());
+        }
+        // This deployment's namespace in another VPC is the one it used
+        // before, deleted once the services have moved.
+        if ns.vpc.as_deref() == Some(vpc) {
+            return Ok(Namespace {
+                id: ns.id,
+                name: name.to_owned(),
+            });
         }
     }
     tracing::info!(namespace = name, vpc, "creating the Cloud Map namespace");

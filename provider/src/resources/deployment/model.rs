@@ -304,4 +304,11 @@ impl DeploymentPrivate {
             self.dropped_registries.push(arn.to_owned());
         }
     }
+
+    /// Records the Cloud Map namespace `id` as the deployment's own (once).
+    pub fn own_namespace(&mut self, id: &str) {
+        if !self.owned_namespaces.iter().any(|n| n == id) {
+            self.owned_namespaces.push(id.to_owned());
+        }
+    }
 }

@@ -48,11 +48,7 @@ impl Converge<'_> {
                 &self.tags("discovery"),
             )
             .await?;
-            self.op.update_private(|p| {
-                if !p.owned_namespaces.contains(&ns.id) {
-                    p.owned_namespaces.push(ns.id.clone());
-                }
-            });
+            self.op.update_private(|p| p.own_namespace(&ns.id));
             ns
         };
         self.record(|s| s.discovery_namespace_id = Some(ns.id.clone()))?;
@@ -180,7 +176,9 @@ pub async fn delete_dropped(
 }
 
 /// On destroy: every Cloud Map service in state and every namespace the
-/// deployment created (its ECS services are gone by then).
+/// deployment created (its ECS services are gone by then) — including one
+/// whose creation an interrupted apply never saw finish, found by its name
+/// and this deployment's tag.
 pub async fn delete_all(
     aws: &Clients,
     op: &Op<DeploymentPrivate>,
@@ -193,6 +191,21 @@ pub async fn delete_all(
         .into_values()
         .collect();
     op.update_private(|p| arns.iter().for_each(|arn| p.drop_registry(arn)));
+    if let Some(block) = state
+        .service_discovery
+        .as_ref()
+        .filter(|b| b.namespace_id.is_none())
+    {
+        let name = block
+            .namespace_name
+            .clone()
+            .unwrap_or_else(|| discovery::default_namespace_name(&state.name));
+        for ns in discovery::namespaces_named(&aws.discovery, &name).await? {
+            if ns.deployment.as_deref() == Some(state.name.as_str()) {
+                op.update_private(|p| p.own_namespace(&ns.id));
+            }
+        }
+    }
     delete_dropped(aws, op, None).await
 }
 
