@@ -160,6 +160,25 @@ impl Workdir {
         (Output::from(out), interrupted.elapsed())
     }
 
+    /// [`apply_interrupted`](Self::apply_interrupted) for an apply that must
+    /// stop promptly, as every long operation of the provider promises:
+    /// Terraform exits with an error within 5 s of the signal. What it printed.
+    pub fn apply_stopped_by_ctrl_c(
+        &self,
+        ready: impl Fn() -> bool,
+        within: Duration,
+        settle: Duration,
+    ) -> Output {
+        let (out, took) = self.apply_interrupted(ready, within, settle);
+        assert!(
+            took < Duration::from_secs(5),
+            "took {took:?} to stop after Ctrl-C:\n{}",
+            out.all()
+        );
+        assert_ne!(out.code, 0, "an interrupted apply fails:\n{}", out.all());
+        out
+    }
+
     /// Runs a command that must succeed.
     pub fn ok(&self, args: &[&str]) -> Output {
         let out = self.run(args);

@@ -315,7 +315,7 @@ fn ctrl_c_while_the_tool_runs_stops_the_server() {
         format!("  extra_properties = {{\n    \"data.population.port\" = \"{port}\"\n  }}\n");
     let wd = f.workdir(&f.config(&repo, "author", &extra));
     let cache = f.cache.clone();
-    let (out, took) = wd.apply_interrupted(
+    let out = wd.apply_stopped_by_ctrl_c(
         || {
             // The server is up and the tool is running (stuck on the silent port).
             !processes_under(&cache).is_empty()
@@ -324,12 +324,6 @@ fn ctrl_c_while_the_tool_runs_stops_the_server() {
         Duration::from_secs(120),
         Duration::from_secs(3),
     );
-    assert!(
-        took < Duration::from_secs(5),
-        "took {took:?}:\n{}",
-        out.all()
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
     assert!(out.stderr.contains("Interrupted"), "{}", out.all());
     assert!(
         processes_under(&f.cache).is_empty(),

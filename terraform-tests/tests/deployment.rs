@@ -441,17 +441,11 @@ fn ctrl_c_while_services_settle_keeps_every_part_in_state_and_destroy_removes_th
             .as_u64()
             == Some(3)
     };
-    let (out, took) = wd.apply_interrupted(
+    wd.apply_stopped_by_ctrl_c(
         services_created,
         std::time::Duration::from_secs(120),
         std::time::Duration::from_millis(500),
     );
-    assert!(
-        took < std::time::Duration::from_secs(5),
-        "took {took:?} to stop:\n{}",
-        out.all()
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
     let recorded = state_instance(&wd);
     assert_eq!(recorded["status"], "tainted", "{recorded:#}");
     let attrs = &recorded["attributes"];

@@ -355,17 +355,11 @@ fn ctrl_c_while_the_namespace_is_made_and_destroy_still_finds_it() {
     wd.set_env("EP_WAIT_SCALE", "0.01");
     wd.init();
     let waiting = || proxy.requests().iter().any(|r| r.ends_with(" held"));
-    let (out, took) = wd.apply_interrupted(
+    wd.apply_stopped_by_ctrl_c(
         waiting,
         std::time::Duration::from_secs(120),
         std::time::Duration::from_millis(500),
     );
-    assert!(
-        took < std::time::Duration::from_secs(5),
-        "took {took:?} to stop:\n{}",
-        out.all()
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
     let map = aws.cloud_map();
     assert_eq!(
         map["namespaces"].as_object().map(|n| n.len()),

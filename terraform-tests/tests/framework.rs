@@ -159,17 +159,11 @@ fn ctrl_c_during_a_long_create_stops_promptly_and_keeps_what_was_created() {
     wd.write("main.tf", &fixture(store.path(), "1h", ""));
     wd.init();
     // Let the create settle into its wait before the interrupt.
-    let (out, took) = wd.apply_interrupted(
+    let out = wd.apply_stopped_by_ctrl_c(
         || object.exists(),
         Duration::from_secs(60),
         Duration::from_millis(500),
     );
-    assert!(
-        took < Duration::from_secs(5),
-        "took {took:?} to stop:\n{}",
-        out.all()
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
     assert!(out.stderr.contains("Interrupted"), "{}", out.all());
 
     let recorded = resource_instance(&wd);

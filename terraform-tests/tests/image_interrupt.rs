@@ -45,17 +45,11 @@ resource "ep_image" "cortex" {{
     let wd = Workdir::new(&[("main.tf", &cfg)]);
     wd.init();
     // The repository is created just before the build starts.
-    let (out, took) = wd.apply_interrupted(
+    let out = wd.apply_stopped_by_ctrl_c(
         || ecr_repository_exists(env, &repo),
         Duration::from_secs(120),
         Duration::from_millis(100),
     );
-    assert!(
-        took < Duration::from_secs(5),
-        "took {took:?} to stop:\n{}",
-        out.all()
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
     assert!(out.all().contains("Interrupted"), "{}", out.all());
     wd.apply();
     wd.assert_plan_empty(true);

@@ -329,17 +329,11 @@ fn ctrl_c_during_the_tool_stops_promptly_and_the_next_apply_cleans_up() {
     wd.write("main.tf", &config(&name, &pkg, &db, silent_port, ""));
     wd.init();
     // Past the instance wait (scaled), into the tool's run.
-    let (out, took) = wd.apply_interrupted(
+    let out = wd.apply_stopped_by_ctrl_c(
         || !instances_named(&name).is_empty(),
         Duration::from_secs(120),
         Duration::from_secs(3),
     );
-    assert!(
-        took < Duration::from_secs(5),
-        "took {took:?} to stop:\n{}",
-        out.all()
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
     assert!(out.stderr.contains("Interrupted"), "{}", out.all());
     assert!(
         snapshots_named(&name).is_empty(),
