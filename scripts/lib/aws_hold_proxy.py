@@ -18,11 +18,12 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from test_server import publish_port, serve_until_stopped
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 
@@ -84,16 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     handler = type("BoundHandler", (Handler,), {"args": args})
     ThreadingHTTPServer.daemon_threads = True
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
-    if args.port_file:
-        tmp = f"{args.port_file}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(f"{srv.server_address[1]}\n")
-        os.replace(tmp, args.port_file)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
-    try:
-        srv.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
+    publish_port(srv, args.port_file)
+    serve_until_stopped(srv)
     return 0
 
 

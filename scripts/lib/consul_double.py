@@ -32,13 +32,14 @@ import binascii
 import json
 import os
 import re
-import signal
 import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from test_server import publish_port, serve_until_stopped, use_tls
 
 MAX_UINT64 = 2**64 - 1
 # Consul's documented default limits (kv_max_value_size and txn_max_req_len: 512 KiB).
@@ -814,29 +815,15 @@ def main(argv: list[str] | None = None) -> int:
     srv = ThreadingHTTPServer((args.host, args.port), handler)
     if args.tls_cert:
         # HTTPS, as an agent with `tls.https` set: clients must verify this certificate.
-        import ssl
-
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(args.tls_cert, args.tls_key)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        use_tls(srv, args.tls_cert, args.tls_key)
     double.server = srv
-    port = srv.server_address[1]
-    if args.port_file:
-        tmp = f"{args.port_file}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(f"{port}\n")
-        os.replace(tmp, args.port_file)
+    port = publish_port(srv, args.port_file)
     scheme = "https" if args.tls_cert else "http"
     print(f"consul-double listening on {scheme}://{args.host}:{port} (acl {'on' if token else 'off'}, "
           f"txn max ops {args.txn_max_ops}, max body {args.max_body_bytes}, "
           f"namespaces {'on' if args.namespaces else 'off'})", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
-    try:
-        srv.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    except (OSError, ValueError):
-        pass  # the listening socket was closed by fault mode 'down'
+    # OSError/ValueError: the listening socket was closed by fault mode 'down'.
+    serve_until_stopped(srv, also_ends=(OSError, ValueError))
     return 0
 
 

@@ -20,12 +20,12 @@ import argparse
 import base64
 import os
 import re
-import signal
-import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
+
+from test_server import publish_port, serve_until_stopped, use_tls
 
 
 class State:
@@ -153,20 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     ThreadingHTTPServer.daemon_threads = True
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
     if args.tls_cert:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(args.tls_cert, args.tls_key)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    port = srv.server_address[1]
-    if args.port_file:
-        tmp = f"{args.port_file}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(f"{port}\n")
-        os.replace(tmp, args.port_file)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
-    try:
-        srv.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
+        use_tls(srv, args.tls_cert, args.tls_key)
+    publish_port(srv, args.port_file)
+    serve_until_stopped(srv)
     return 0
 
 
