@@ -37,10 +37,6 @@ impl HoldProxy {
 
     /// Requests so far, one line each: `TARGET STATUS [held]`.
     pub fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(self.server.dir().join("requests"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        self.server.lines("requests")
     }
 }

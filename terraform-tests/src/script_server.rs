@@ -68,6 +68,15 @@ impl ScriptServer {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// The lines of `file` in its scratch directory (none while it does not exist).
+    pub fn lines(&self, file: &str) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join(file))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 impl Drop for ScriptServer {

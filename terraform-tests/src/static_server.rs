@@ -77,11 +77,7 @@ impl StaticServer {
 
     /// Every request so far, one line each: `METHOD PATH STATUS BYTES [dropped] [RANGE]`.
     pub fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(self.server.dir().join("requests"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        self.server.lines("requests")
     }
 
     /// `http(s)://127.0.0.1:PORT`.
