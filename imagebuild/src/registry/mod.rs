@@ -25,7 +25,7 @@ pub use client::{ClientOptions, RegistryClient, RetryPolicy};
 pub use ecr::EcrAuth;
 pub use error::{AuthError, RegistryError, RegistryMessage, Target};
 pub use oci_client::Reference;
-pub use reference::{valid_repository, valid_tag};
+pub use reference::{split_host, valid_repository, valid_tag};
 
 use crate::digest::Digest;
 

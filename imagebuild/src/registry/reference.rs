@@ -153,14 +153,23 @@ fn check_digest_algorithm(digest: &str) -> Result<(), ParseError> {
     }
 }
 
-/// Docker's rule: a first component that has no `.` or `:` and is not
-/// `localhost` is a Docker Hub path, where a lone name is an official
-/// (`library/`) image.
+/// A name's registry host, if it names one, and the rest. Docker's rule: a
+/// first component with a `.` or `:`, or `localhost`, is a host; otherwise
+/// the whole name is a path.
+pub fn split_host(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+            (Some(first), rest)
+        }
+        _ => (None, name),
+    }
+}
+
+/// [`split_host`] with Docker Hub's defaults: no host is Docker Hub, where a
+/// lone name is an official (`library/`) image.
 fn split_registry(name: &str) -> (String, String) {
-    let (mut registry, path) = match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first, rest),
-        _ => (DOCKER_HUB, name),
-    };
+    let (registry, path) = split_host(name);
+    let mut registry = registry.unwrap_or(DOCKER_HUB);
     if registry == DOCKER_HUB_LEGACY {
         registry = DOCKER_HUB;
     }

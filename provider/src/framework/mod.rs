@@ -17,7 +17,7 @@ pub mod waiter;
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use dynamic::{Type, Value};
 pub use model::{Applying, Known, Phase, Planning};
-pub use operation::{Interrupted, Op, Stopper};
+pub use operation::{blocking, Interrupted, Op, Stopper};
 pub use path::AttrPath;
 pub use schema::{Attribute, Block, Nesting, Schema};
 pub use timeouts::{Operation, TimeoutDefaults};

@@ -243,6 +243,17 @@ where
     }
 }
 
+/// Runs `f` on a blocking thread; a task that panicked is an error
+/// diagnostic, "`what` failed".
+pub async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Diagnostics> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Diagnostic::error(format!("{what} failed"), e.to_string()).into())
+}
+
 #[cfg(test)]
 impl Op<()> {
     /// A bare operation for unit tests: no state, a deadline `limit` from

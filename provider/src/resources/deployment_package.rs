@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::package_info_cache;
 use crate::framework::{
-    Applying, AttrPath, Attribute, Block, Diagnostic, Diagnostics, Phase, Planning, Schema, Type,
-    TypedDataSource,
+    blocking, Applying, AttrPath, Attribute, Block, Diagnostic, Diagnostics, Phase, Planning,
+    Schema, Type, TypedDataSource,
 };
 
 /// The `ep_deployment_package` data source.
@@ -327,21 +327,17 @@ impl TypedDataSource for DeploymentPackageData {
     async fn read(&self, config: PackageModel) -> Result<PackageModel, Diagnostics> {
         let fetched = fetch(&config).await?;
         let local = fetched.path.display().to_string();
-        let read = tokio::task::spawn_blocking(move || read_package_cached(local)).await;
-        match read {
-            Ok(Ok(m)) => Ok(PackageModel {
-                path: config.path,
-                maven_repository: config.maven_repository,
-                local_path: Some(fetched.path.display().to_string()),
-                source_checksum: fetched.checksum,
-                ..m
-            }),
-            Ok(Err(e)) => Err(package_diagnostic(&e).into()),
-            Err(join) => Err(Diagnostic::error(
-                "Reading the deployment package failed",
-                join.to_string(),
-            )
-            .into()),
-        }
+        let m = blocking("Reading the deployment package", move || {
+            read_package_cached(local)
+        })
+        .await?
+        .map_err(|e| Diagnostics::from(package_diagnostic(&e)))?;
+        Ok(PackageModel {
+            path: config.path,
+            maven_repository: config.maven_repository,
+            local_path: Some(fetched.path.display().to_string()),
+            source_checksum: fetched.checksum,
+            ..m
+        })
     }
 }

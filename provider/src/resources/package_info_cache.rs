@@ -13,7 +13,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Serialize};
-use sha2::{Digest, Sha256};
+
+use crate::datapop::content::sha;
 
 /// Bump when what is cached changes shape or meaning.
 const FORMAT: &str = "package-info-v1";
@@ -30,13 +31,7 @@ pub fn key(path: &Path) -> Option<String> {
     if !meta.is_file() {
         return None;
     }
-    identity(path, &meta).map(|id| {
-        let mut h = Sha256::new();
-        h.update(FORMAT.as_bytes());
-        h.update(env!("CARGO_PKG_VERSION").as_bytes());
-        h.update(id.as_bytes());
-        hex(&h.finalize())
-    })
+    identity(path, &meta).map(|id| sha(&[FORMAT, env!("CARGO_PKG_VERSION"), &id]))
 }
 
 #[cfg(unix)]
@@ -59,10 +54,6 @@ fn identity(path: &Path, meta: &std::fs::Metadata) -> Option<String> {
 #[cfg(not(unix))]
 fn identity(_path: &Path, _meta: &std::fs::Metadata) -> Option<String> {
     None
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The entry for `key` in `dir`, if there is a readable one.

@@ -10,7 +10,7 @@ use ep_imagebuild::registry::RepoRef;
 
 use super::settings::{fingerprint, Args, FingerprintInputs};
 use crate::datapop::content::package_data_hash;
-use crate::framework::{AttrPath, Diagnostic, Diagnostics};
+use crate::framework::{blocking, AttrPath, Diagnostic, Diagnostics};
 use crate::resources::image::args::BaseArg;
 use crate::resources::image::request::cache_root;
 use crate::resources::provider::ProviderData;
@@ -31,15 +31,6 @@ fn at(attr: &str, summary: &str, detail: String) -> Diagnostics {
     Diagnostic::error(summary, detail)
         .at(AttrPath::root(attr))
         .into()
-}
-
-async fn blocking<T: Send + 'static>(
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Diagnostics> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Diagnostic::error(format!("{what} failed"), e.to_string()).into())
 }
 
 /// Resolves `args` (every input known).

@@ -16,7 +16,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use super::settings::Args;
 use crate::datapop::{self, Command, Connection, DataPopError, Request, Secret, DEFAULT_MAX_DISK};
 use crate::dbserver::{normalise, LocalServer, ServerError, ServerOptions};
-use crate::framework::{Diagnostic, Diagnostics, Interrupted, Op};
+use crate::framework::{blocking, Diagnostic, Diagnostics, Interrupted, Op};
 use crate::resources::image::request::cache_root;
 use crate::resources::image::ImagePrivate;
 
@@ -89,14 +89,8 @@ pub async fn data_directory(
         .await
         .map_err(|e| server_diag(op, e, args))?;
     let data = stopped.data_dir();
-    let removed = tokio::task::spawn_blocking(move || normalise(&data))
-        .await
-        .map_err(|e| {
-            Diagnostics::from(Diagnostic::error(
-                "Normalising the data directory failed",
-                e.to_string(),
-            ))
-        })?
+    let removed = blocking("Normalising the data directory", move || normalise(&data))
+        .await?
         .map_err(|e| server_diag(op, e, args))?;
     tracing::debug!(?removed, "left out of the data directory");
     let parent = data_cache();

@@ -71,6 +71,15 @@ pub const SERVICES: &[ServiceKind] = &[
 ];
 
 /// The stacks of an Author and Live deployment.
+impl ServiceKind {
+    /// The service's webapp at `host:port`: its context is the first
+    /// segment of its health path (`http://host:8080/cortex`).
+    pub fn url(&self, host: &str, port: u16) -> String {
+        let context = self.health_path.split('/').nth(1).unwrap_or(self.name);
+        format!("http://{host}:{port}/{context}")
+    }
+}
+
 pub const STACKS: [&str; 2] = ["author", "live"];
 
 /// The service called `name`, if there is one.

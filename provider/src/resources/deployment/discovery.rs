@@ -14,7 +14,7 @@ use aws_sdk_servicediscovery::Client;
 
 use super::apply::{service_name, TAG_DEPLOYMENT};
 use super::catalogue;
-use super::model::StackEndpoints;
+use super::model::{ServiceDiscoveryBlock, StackEndpoints};
 use crate::aws::{retry_while, ApiError};
 use crate::framework::typed::PrivateType;
 use crate::framework::{Diagnostic, Diagnostics, Observed, Op, Waiter};
@@ -30,6 +30,15 @@ const IN_USE: &[&str] = &["ResourceInUse"];
 /// The name of the namespace a deployment creates when given only a VPC.
 pub fn default_namespace_name(deployment: &str) -> String {
     format!("{deployment}.ep.internal")
+}
+
+/// The name of the namespace `deployment` creates for `block`: its
+/// `namespace_name`, else the default.
+pub fn own_namespace_name(block: &ServiceDiscoveryBlock, deployment: &str) -> String {
+    block
+        .namespace_name
+        .clone()
+        .unwrap_or_else(|| default_namespace_name(deployment))
 }
 
 /// The DNS name a discovery service answers to.
@@ -52,13 +61,7 @@ pub fn fill_urls<'s>(
         let Some(kind) = catalogue::service(svc) else {
             continue;
         };
-        // Each webapp's context is the first segment of its health path.
-        let context = kind.health_path.split('/').nth(1).unwrap_or(kind.name);
-        let url = Some(format!(
-            "http://{}:{}/{context}",
-            host(&service_name(stack, svc), namespace),
-            kind.port
-        ));
+        let url = Some(kind.url(&host(&service_name(stack, svc), namespace), kind.port));
         match svc {
             "cortex" => e.cortex_url = url,
             "cm" => e.cm_url = url,

@@ -34,10 +34,7 @@ impl Converge<'_> {
                 }
             }
         } else {
-            let name = block
-                .namespace_name
-                .clone()
-                .unwrap_or_else(|| discovery::default_namespace_name(&self.config.name));
+            let name = discovery::own_namespace_name(block, &self.config.name);
             let vpc = block.vpc_id.as_deref().unwrap_or_default();
             let ns = discovery::create_namespace(
                 sd,
@@ -196,10 +193,7 @@ pub async fn delete_all(
         .as_ref()
         .filter(|b| b.namespace_id.is_none())
     {
-        let name = block
-            .namespace_name
-            .clone()
-            .unwrap_or_else(|| discovery::default_namespace_name(&state.name));
+        let name = discovery::own_namespace_name(block, &state.name);
         for ns in discovery::namespaces_named(&aws.discovery, &name).await? {
             if ns.deployment.as_deref() == Some(state.name.as_str()) {
                 op.update_private(|p| p.own_namespace(&ns.id));

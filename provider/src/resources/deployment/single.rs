@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::catalogue::ServiceKind;
+use super::catalogue::{self, ServiceKind};
 use super::database::{DEFAULT_SCHEMA, DEFAULT_USER};
 use super::model::{ServiceBlock, SingleInstanceBlock, StackEndpoints};
 use super::taskdef::{ContainerSpec, HealthCheck, Networking, PortMapping, TaskSpec};
@@ -100,8 +100,10 @@ pub fn add_service_urls(
     cm_port: Option<u16>,
     search: bool,
 ) {
-    e.cortex_url = cortex_port.map(|p| format!("http://localhost:{p}/cortex"));
-    e.cm_url = cm_port.map(|p| format!("http://localhost:{p}/cm"));
+    let url =
+        |name: &str, port: Option<u16>| Some(catalogue::service(name)?.url("localhost", port?));
+    e.cortex_url = url("cortex", cortex_port);
+    e.cm_url = url("cm", cm_port);
     e.search_master_url = search.then(|| SEARCH_MASTER_URL.to_owned());
 }
 

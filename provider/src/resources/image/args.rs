@@ -85,16 +85,9 @@ pub struct ImageArgs {
 pub const PLATFORMS: &[&str] = &["linux/amd64", "linux/arm64"];
 
 /// Splits a repository argument into an explicit registry host (when the
-/// first component looks like one) and the repository path.
+/// first component looks like one, by the builder's rule) and the path.
 pub fn split_repository(repo: &str) -> (Option<&str>, &str) {
-    match repo.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (Some(first), rest)
-        }
-        _ => (None, repo),
-    }
+    ep_imagebuild::registry::split_host(repo)
 }
 
 /// Parses a base argument: `scratch`, `dir:PATH`, `tar:PATH` or an image reference.

@@ -5,7 +5,7 @@
 
 use ep_imagebuild::build::{inspect_inputs, InputsReport};
 
-use crate::framework::{Diagnostic, Diagnostics};
+use crate::framework::{blocking, Diagnostics};
 use crate::resources::provider::ProviderData;
 
 use super::args::{BaseArg, ImageArgs};
@@ -27,7 +27,7 @@ pub async fn resolve(data: &ProviderData, args: &ImageArgs) -> Result<InputsRepo
     };
     let req = plan_request(args)?;
     let layers = args.layers.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking("Reading the image inputs", move || {
         let started = std::time::Instant::now();
         let report = inspect_inputs(&req, base_digest.as_ref());
         tracing::debug!(
@@ -36,12 +36,6 @@ pub async fn resolve(data: &ProviderData, args: &ImageArgs) -> Result<InputsRepo
         );
         report
     })
-    .await
-    .map_err(|e| {
-        Diagnostics::from(Diagnostic::error(
-            "Reading the image inputs failed",
-            e.to_string(),
-        ))
-    })?
+    .await?
     .map_err(|e| fingerprint::input_error(&e, &layers).into())
 }
