@@ -16,22 +16,14 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::script_server::ScriptServer;
 
 /// Failures of the double's lifecycle or of a request to it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsulDoubleError {
-    /// The Python interpreter or the script could not be started.
-    #[error("cannot start the Consul double ({python}): {source}")]
-    Spawn {
-        /// The interpreter used.
-        python: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The double did not report its port in time, or exited.
+    /// The double could not be started, did not report its port in time, or exited.
     #[error("the Consul double did not start: {0}")]
     Startup(String),
     /// A request failed at the socket level.
@@ -180,11 +172,10 @@ impl Answer {
 /// A running double, stopped (SIGKILL) on drop.
 #[derive(Debug)]
 pub struct ConsulDouble {
-    child: Child,
+    server: ScriptServer,
     port: u16,
     token: Option<String>,
     https: bool,
-    _dir: tempfile::TempDir,
 }
 
 /// The tools venv's Python (`EP_TESTENV_TOOLS_PYTHON`, else `$EP_CACHE/venv-tools/bin/python`).
@@ -221,73 +212,42 @@ fn pct(s: &str) -> String {
 impl ConsulDouble {
     /// Starts a double on a free 127.0.0.1 port and waits until it listens (30 s at most).
     pub fn start(opts: ConsulDoubleOptions) -> Result<Self, ConsulDoubleError> {
-        let python = tools_python();
-        let startup = |m: String| ConsulDoubleError::Startup(m);
-        let dir = tempfile::tempdir().map_err(|e| startup(format!("temp dir: {e}")))?;
-        let port_file = dir.path().join("port");
-        let log = dir.path().join("log");
-        let mut cmd = Command::new(&python);
-        cmd.arg(scripts_lib().join("consul_double.py"))
-            .args(["--port", &opts.port.unwrap_or(0).to_string(), "--port-file"])
-            .arg(&port_file);
-        if let Some(token) = &opts.token {
-            // The token goes through a file, never the command line.
-            let tf = dir.path().join("token");
-            std::fs::write(&tf, token).map_err(|e| startup(format!("token file: {e}")))?;
-            cmd.arg("--token-file").arg(&tf);
-        }
-        if let Some(n) = opts.txn_max_ops {
-            cmd.args(["--txn-max-ops", &n.to_string()]);
-        }
-        if let Some(n) = opts.max_body_bytes {
-            cmd.args(["--max-body-bytes", &n.to_string()]);
-        }
-        if let Some(f) = &opts.state_file {
-            cmd.arg("--state-file").arg(f);
-        }
-        if opts.reject_query_token {
-            cmd.arg("--reject-query-token");
-        }
-        if opts.namespaces {
-            cmd.arg("--namespaces");
-        }
-        if let Some((cert, key)) = &opts.tls {
-            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
-        }
-        let log_file =
-            std::fs::File::create(&log).map_err(|e| startup(format!("log file: {e}")))?;
-        cmd.env_remove("CONSUL_DOUBLE_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file);
-        let mut child = cmd.spawn().map_err(|source| ConsulDoubleError::Spawn {
-            python: python.display().to_string(),
-            source,
-        })?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                if let Ok(port) = text.trim().parse::<u16>() {
-                    return Ok(ConsulDouble {
-                        child,
-                        port,
-                        token: opts.token,
-                        https: opts.tls.is_some(),
-                        _dir: dir,
-                    });
-                }
+        let server = ScriptServer::start("consul_double.py", |cmd, dir| {
+            cmd.args(["--port", &opts.port.unwrap_or(0).to_string()]);
+            if let Some(token) = &opts.token {
+                // The token goes through a file, never the command line.
+                let tf = dir.join("token");
+                std::fs::write(&tf, token)?;
+                cmd.arg("--token-file").arg(&tf);
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                return Err(startup(format!("exited with {status}: {log}")));
+            if let Some(n) = opts.txn_max_ops {
+                cmd.args(["--txn-max-ops", &n.to_string()]);
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(startup("no port after 30 s".into()));
+            if let Some(n) = opts.max_body_bytes {
+                cmd.args(["--max-body-bytes", &n.to_string()]);
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            if let Some(f) = &opts.state_file {
+                cmd.arg("--state-file").arg(f);
+            }
+            if opts.reject_query_token {
+                cmd.arg("--reject-query-token");
+            }
+            if opts.namespaces {
+                cmd.arg("--namespaces");
+            }
+            if let Some((cert, key)) = &opts.tls {
+                cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            }
+            cmd.env_remove("CONSUL_DOUBLE_TOKEN");
+            Ok(())
+        })
+        .map_err(ConsulDoubleError::Startup)?;
+        Ok(ConsulDouble {
+            port: server.port(),
+            server,
+            token: opts.token,
+            https: opts.tls.is_some(),
+        })
     }
 
     /// `http://127.0.0.1:PORT` (`https://` when started with TLS).
@@ -308,7 +268,7 @@ impl ConsulDouble {
 
     /// Whether the process still runs (false after a [`FaultMode::Down`] fault fired).
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.server.is_running()
     }
 
     /// One HTTP/1.1 request (`Connection: close`), with the token in `X-Consul-Token` when
@@ -439,11 +399,4 @@ fn parse_answer(raw: &[u8]) -> Option<Answer> {
         headers,
         body: raw[split + 4..].to_vec(),
     })
-}
-
-impl Drop for ConsulDouble {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -14,12 +14,13 @@ impl HoldProxy {
     pub fn start(upstream: &str) -> HoldProxy {
         let server = ScriptServer::start("aws_hold_proxy.py", |cmd, dir| {
             let hold = dir.join("hold");
-            std::fs::write(&hold, "").expect("hold file");
+            std::fs::write(&hold, "")?;
             cmd.args(["--upstream", upstream])
                 .arg("--hold-file")
                 .arg(&hold)
                 .arg("--log")
                 .arg(dir.join("requests"));
+            Ok(())
         })
         .unwrap_or_else(|e| panic!("hold proxy: {e}"));
         HoldProxy { server }

@@ -43,3 +43,16 @@ pub const HEADER: &str = r#"terraform {
   }
 }
 "#;
+
+/// Runs `cmd`, which must succeed (else the test fails with its output);
+/// its standard output.
+pub fn run_checked(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::run_checked;
+
 /// A loopback registry as skopeo reaches it: plain HTTP, with credentials
 /// (`user:password`) for the htpasswd registry or none.
 #[derive(Clone, Copy, Debug)]
@@ -53,27 +55,16 @@ impl<'a> Registry<'a> {
         if let Some(c) = self.creds {
             copy.args(["--src-creds", c]);
         }
-        let copy = copy
-            .arg(format!("docker://{reference}"))
-            .arg(format!("oci:{}:image", layout.display()))
-            .output()
-            .expect("skopeo");
-        assert!(
-            copy.status.success(),
-            "skopeo copy {reference}: {}",
-            String::from_utf8_lossy(&copy.stderr)
+        run_checked(
+            copy.arg(format!("docker://{reference}"))
+                .arg(format!("oci:{}:image", layout.display())),
         );
         let bundle = into.join("bundle");
-        let out = Command::new("umoci")
-            .args(["unpack", "--rootless", "--image"])
-            .arg(format!("{}:image", layout.display()))
-            .arg(&bundle)
-            .output()
-            .expect("umoci");
-        assert!(
-            out.status.success(),
-            "umoci unpack {reference}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_checked(
+            Command::new("umoci")
+                .args(["unpack", "--rootless", "--image"])
+                .arg(format!("{}:image", layout.display()))
+                .arg(&bundle),
         );
         bundle.join("rootfs")
     }

@@ -9,6 +9,7 @@ use crate::consul::{scripts_lib, tools_python};
 
 /// A running script server and its scratch directory (port file, log, and
 /// whatever the caller puts there).
+#[derive(Debug)]
 pub struct ScriptServer {
     child: Child,
     port: u16,
@@ -17,11 +18,12 @@ pub struct ScriptServer {
 
 impl ScriptServer {
     /// Runs `scripts/lib/<script>` with the arguments `args` adds (given the
-    /// scratch directory), and waits up to 30 s for the port it listens on.
-    /// The script's standard error goes to `log` in the scratch directory.
+    /// scratch directory, where it may write files the script reads), and
+    /// waits up to 30 s for the port it listens on. The script's standard
+    /// error goes to `log` in the scratch directory.
     pub fn start(
         script: &str,
-        args: impl FnOnce(&mut Command, &Path),
+        args: impl FnOnce(&mut Command, &Path) -> std::io::Result<()>,
     ) -> Result<ScriptServer, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let port_file = dir.path().join("port");
@@ -30,7 +32,7 @@ impl ScriptServer {
         cmd.arg(scripts_lib().join(script))
             .arg("--port-file")
             .arg(&port_file);
-        args(&mut cmd, dir.path());
+        args(&mut cmd, dir.path()).map_err(|e| format!("{script} set-up: {e}"))?;
         let log_file = std::fs::File::create(&log).map_err(|e| format!("log file: {e}"))?;
         let mut child = cmd
             .stdin(Stdio::null())
@@ -62,6 +64,11 @@ impl ScriptServer {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Its scratch directory.

@@ -51,7 +51,7 @@ impl StaticServer {
             if let Some((user, password)) = &opts.basic_auth {
                 // The password goes through a file, never the command line.
                 let f = dir.join("password");
-                std::fs::write(&f, password).expect("password file");
+                std::fs::write(&f, password)?;
                 cmd.arg("--basic-auth")
                     .arg(format!("{user}:{}", f.display()));
             }
@@ -67,6 +67,7 @@ impl StaticServer {
             if opts.no_ranges {
                 cmd.arg("--no-ranges");
             }
+            Ok(())
         })
         .unwrap_or_else(|e| panic!("static server: {e}"));
         StaticServer {

@@ -148,14 +148,8 @@ fn a_package_rewritten_in_place_is_read_again() {
     let mut wd = Workdir::new(&[("main.tf", &config(&zip))]);
     wd.set_env("EP_IMAGE_CACHE_DIR", &cache.display().to_string());
     wd.init();
-    let cortex_sha = |wd: &Workdir| {
-        wd.outputs()["pkg"]["applications"]["cortex"]["sha256"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let cortex_path = |wd: &Workdir| {
-        wd.outputs()["pkg"]["applications"]["cortex"]["path"]
+    let cortex = |wd: &Workdir, field: &str| {
+        wd.outputs()["pkg"]["applications"]["cortex"][field]
             .as_str()
             .unwrap_or_default()
             .to_owned()
@@ -166,11 +160,11 @@ fn a_package_rewritten_in_place_is_read_again() {
             .unwrap_or(0)
     };
     wd.apply();
-    let first = cortex_sha(&wd);
-    assert_eq!(first, python_entry_sha256(&zip, &cortex_path(&wd)));
+    let first = cortex(&wd, "sha256");
+    assert_eq!(first, python_entry_sha256(&zip, &cortex(&wd, "path")));
     assert_eq!(entries(), 1, "the answer was cached");
     wd.apply();
-    assert_eq!(cortex_sha(&wd), first);
+    assert_eq!(cortex(&wd, "sha256"), first);
     assert_eq!(entries(), 1, "an unchanged package answers from the cache");
     // Another package's bytes written over the same file, mtime set back.
     let mtime = std::fs::metadata(&zip).and_then(|m| m.modified()).unwrap();
@@ -183,9 +177,9 @@ fn a_package_rewritten_in_place_is_read_again() {
         .and_then(|f| f.set_modified(mtime))
         .unwrap();
     wd.apply();
-    let second = cortex_sha(&wd);
+    let second = cortex(&wd, "sha256");
     assert_ne!(second, first, "the rewritten package was read again");
-    assert_eq!(second, python_entry_sha256(&zip, &cortex_path(&wd)));
+    assert_eq!(second, python_entry_sha256(&zip, &cortex(&wd, "path")));
     assert_eq!(entries(), 2);
 }
 

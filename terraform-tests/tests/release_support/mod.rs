@@ -43,16 +43,7 @@ pub fn repo_root() -> PathBuf {
         .expect("repository root")
 }
 
-pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use ep_terraform_tests::run_checked as run;
 
 /// A throwaway GPG key (no passphrase) in its own `GNUPGHOME`, made once.
 pub fn test_gnupg() -> PathBuf {
